@@ -1,0 +1,5 @@
+"""`python -m bench` is the same entry point as the `flopwatt` console script."""
+
+from bench.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,238 @@
+"""flopwatt's command line: the only place that parses argv and chooses a device.
+
+Module level imports only the standard library, so `flopwatt --help` never loads torch.
+Bad input exits with code 2 and one line on stderr; Ctrl-C during a run exits 130 with
+every finished case on disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.errors import UsageError
+
+EXIT_USAGE = 2
+DEFAULT_OUT = Path("results/runs")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive finite number")
+    return value
+
+
+def _nonnegative_float(text: str) -> float:
+    if text.strip() == "0":
+        return 0.0
+    return _positive_float(text)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line and exit code 2 (never usage dumps)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="flopwatt",
+        description="Measure how much of a device's peak compute real kernels reach.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="measure a suite or chosen cases (default: the quick suite)")
+    run.add_argument("--suite", default="quick", help="named suite: quick (default), matmul")
+    run.add_argument("--kernel", help="comma-separated kernels (flopwatt list shows them)")
+    run.add_argument("--dtype", help="comma-separated dtypes: fp32,tf32,bf16,fp16,fp8,int8")
+    run.add_argument("--shape", help="comma-separated MxNxK shapes, replacing the suite's")
+    run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
+    run.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help="folder that receives the run folder (default results/runs)",
+    )
+    run.add_argument(
+        "--peak",
+        action="append",
+        default=[],
+        metavar="DTYPE=OPS_PER_S",
+        help="override a peak, e.g. bf16=989e12 (repeatable or comma-separated)",
+    )
+    run.add_argument("--timeout-s", type=_positive_float, help="per-case time limit")
+    run.add_argument("--max-noise", type=_positive_float, help="target relative noise (0.01)")
+    run.add_argument(
+        "--timing",
+        default="auto",
+        choices=("auto", "cold", "hot", "graph"),
+        help="sampling mode (auto: cold on GPU, graph for us-scale kernels, hot on CPU)",
+    )
+    run.add_argument("--min-samples", type=_positive_int, help="samples before stopping (10)")
+    run.add_argument("--min-time-s", type=_positive_float, help="measured time before stopping")
+    run.add_argument("--warmup-s", type=_nonnegative_float, help="minimum warm-up per case")
+    run.add_argument("--threads", type=_positive_int, help="CPU threads (default: torch's)")
+    run.add_argument(
+        "--init",
+        default="randn",
+        choices=("randn", "zeros", "ones"),
+        help="input distribution (it changes power and clocks)",
+    )
+    run.add_argument("--seed", type=int, default=0, help="input seed")
+
+    env = sub.add_parser("env", help="show the environment flopwatt records with every run")
+    env.add_argument("--device", default="auto")
+    env.add_argument("--json", action="store_true", help="print JSON")
+
+    sub.add_parser("list", help="list kernels, dtypes and suites")
+
+    peaks = sub.add_parser("peaks", help="show the peak table, or the peaks of one device")
+    peaks.add_argument(
+        "--gpu-name", help='device name as torch reports it, e.g. "NVIDIA H100 PCIe"'
+    )
+    peaks.add_argument("--compute-capability", help="e.g. 9.0")
+    peaks.add_argument("--sm-count", type=_positive_int, help="SM count, to derive unknown SKUs")
+    peaks.add_argument("--max-clock-mhz", type=_positive_float, help="max SM clock, for derive")
+    peaks.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def _peak_overrides(items: Sequence[str]) -> dict[str, float]:
+    from bench.peaks import parse_peak_override
+
+    overrides: dict[str, float] = {}
+    for item in items:
+        for part in item.split(","):
+            try:
+                mode, value = parse_peak_override(part)
+            except ValueError as exc:
+                raise UsageError(f"--peak {part!r}: {exc}") from None
+            overrides[mode] = value
+    return overrides
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.devices import get_backend, parse_device
+    from bench.plan import PolicyOverrides, RunPlan, split_list
+    from bench.session import execute
+
+    parse_device(args.device)
+    plan = RunPlan(
+        suite=args.suite,
+        kernels=split_list(args.kernel),
+        dtypes=split_list(args.dtype),
+        shapes=split_list(args.shape),
+        init=args.init,
+        seed=args.seed,
+        overrides=PolicyOverrides(
+            mode=args.timing,
+            timeout_s=args.timeout_s,
+            max_noise=args.max_noise,
+            min_samples=args.min_samples,
+            min_time_s=args.min_time_s,
+            warmup_s=args.warmup_s,
+        ),
+        peak_overrides=_peak_overrides(args.peak),
+    )
+    plan.validate()
+    _check_writable(args.out)
+    backend = get_backend(args.device, args.threads)
+    if args.timing == "graph" and not backend.supports_graphs:
+        raise UsageError(f"--timing graph needs a CUDA device; {backend.label} has no graphs")
+    try:
+        # Logs and pipes get a wide table instead of rich's 80 columns.
+        out = Console() if sys.stdout.isatty() else Console(width=160)
+        return execute(plan, backend, args.out, out, Console(stderr=True))
+    finally:
+        backend.close()
+
+
+def _check_writable(parent: Path) -> None:
+    """Fail before measuring anything if the results cannot be written."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        probe = parent / ".flopwatt-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"--out {parent}: not writable ({exc.strerror}); choose another folder"
+        ) from None
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    import json
+
+    from bench.devices import get_backend
+    from bench.env import capture_environment, format_environment
+    from bench.session import PROJECT_ROOT
+
+    backend = get_backend(args.device)
+    try:
+        env = capture_environment(backend.facts(), project_root=PROJECT_ROOT)
+    finally:
+        backend.close()
+    print(json.dumps(env, indent=2) if args.json else format_environment(env))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from bench.suites import SUITES, get_suite
+    from kernels import REGISTRY
+
+    print("kernels:")
+    for name, (_module, dtypes, description) in REGISTRY.items():
+        print(f"  {name:10s} {description}\n  {'':10s} dtypes: {', '.join(dtypes)}")
+    print("suites:")
+    for name in SUITES:
+        for kind in ("cuda", "cpu"):
+            suite = get_suite(name, kind)
+            n = sum(len(p.dtypes) * len(p.shapes) for p in suite.plans)
+            print(f"  {name:10s} on {kind:4s}: {n:3d} cases, {suite.description}")
+    return 0
+
+
+def cmd_peaks(args: argparse.Namespace) -> int:
+    from bench.peak_view import show_peaks
+
+    return show_peaks(
+        args.gpu_name, args.compute_capability, args.sm_count, args.max_clock_mhz, as_json=args.json
+    )
+
+
+COMMANDS = {"run": cmd_run, "env": cmd_env, "list": cmd_list, "peaks": cmd_peaks}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"flopwatt: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("flopwatt: interrupted", file=sys.stderr)
+        return 130

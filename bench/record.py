@@ -1,0 +1,244 @@
+"""Results on disk: the case record, the run folder writer, and the loader.
+
+A run is a folder holding `run.json` (environment, command, versions, status), `cases.jsonl`
+(one JSON object per finished case, appended, flushed and fsynced as each case ends, so a
+crash, Ctrl-C or kill -9 loses nothing already measured), `samples/<case_id>.parquet` (every
+raw sample) and `summary.csv` (a rendered view, rewritten after each case). Readers validate
+the schema version and never unpickle anything.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.versions import METHOD_VERSION, SCHEMA_VERSION
+
+STATUSES = ("ok", "skipped", "failed")
+
+SUMMARY_COLUMNS = (
+    "case_id",
+    "kernel",
+    "shape",
+    "dtype",
+    "device",
+    "status",
+    "reason",
+    "time_median_s",
+    "achieved_ops_per_s",
+    "peak_ops_per_s",
+    "peak_source",
+    "frac_of_peak",
+    "rel_noise",
+    "n_samples",
+    "timing_mode",
+    "stop_reason",
+)
+
+
+@dataclass
+class CaseResult:
+    """One line of cases.jsonl. SI units, unit in the name; None means unknown (see reason)."""
+
+    case_id: str
+    kernel: str
+    params: dict[str, Any]
+    dtype: str
+    device: str
+    world_size: int
+    status: str  # ok | skipped | failed
+    reason: str | None = None  # why skipped/failed; None when ok
+    math_mode: str | None = None
+    ops: int | None = None
+    bytes: int | None = None
+    arithmetic_intensity: float | None = None
+    correctness: dict[str, Any] | None = None
+    # timing: per-call seconds derived from every raw sample (bench.stats)
+    time_median_s: float | None = None
+    time_mean_s: float | None = None
+    time_min_s: float | None = None
+    time_max_s: float | None = None
+    time_p10_s: float | None = None
+    time_p90_s: float | None = None
+    time_iqr_s: float | None = None
+    time_ci95_low_s: float | None = None
+    time_ci95_high_s: float | None = None
+    ci95_method: str | None = None
+    rel_noise: float | None = None  # stdev / mean (nvbench "Noise")
+    rel_iqr: float | None = None
+    n_samples: int | None = None
+    timing_mode: str | None = None
+    timing_mode_reason: str | None = None
+    stop_reason: str | None = None
+    first_call_s: float | None = None
+    warmup_s: float | None = None
+    warmup_calls: int | None = None
+    warmup_stable: bool | None = None
+    measured_time_s: float | None = None
+    wall_time_s: float | None = None
+    # rates and the denominator they are compared with
+    achieved_ops_per_s: float | None = None  # ops / time_median_s
+    best_ops_per_s: float | None = None  # ops / time_min_s (MAMF's "max")
+    peak_ops_per_s: float | None = None
+    peak_source: str | None = None  # datasheet | derived | user | None
+    peak_detail: str | None = None  # provenance, or why the peak is unknown
+    peak_clock_hz: float | None = None
+    frac_of_peak: float | None = None
+    # clocks around the measurement
+    clock_hz_before: float | None = None
+    clock_hz_after: float | None = None
+    clock_source: str | None = None
+    # energy (the power issue fills these)
+    energy_j: float | None = None
+    energy_source: str | None = None
+    energy_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    started_at: str | None = None
+    duration_s: float | None = None
+    samples_file: str | None = None
+    schema_version: str = SCHEMA_VERSION
+    method_version: int = METHOD_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(_finite(asdict(self)), sort_keys=False, allow_nan=False)
+
+
+REQUIRED_FIELDS = tuple(f for f in CaseResult.__dataclass_fields__ if f != "warnings")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or inf: store them as None (unknown), which is what they mean here."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(_finite(payload), indent=2, allow_nan=False) + "\n")
+    os.replace(tmp, path)
+
+
+class RunWriter:
+    """Writes one run folder as the run goes; every finished case is on disk at once."""
+
+    def __init__(self, run_dir: Path, meta: dict[str, Any]) -> None:
+        self.run_dir = run_dir
+        self.meta = {"schema_version": SCHEMA_VERSION, "method_version": METHOD_VERSION, **meta}
+        self.meta.setdefault("status", "running")
+        self.results: list[CaseResult] = []
+        try:
+            (run_dir / "samples").mkdir(parents=True, exist_ok=False)
+            write_json_atomic(run_dir / "run.json", self.meta)
+            self._cases = open(run_dir / "cases.jsonl", "a", encoding="utf-8")  # noqa: SIM115
+        except FileExistsError as exc:
+            raise UsageError(f"run folder {run_dir} already exists; choose another --out") from exc
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write results to {run_dir} ({exc.strerror}); choose a writable --out"
+            ) from exc
+
+    def append(self, result: CaseResult, samples: dict[str, list[Any]] | None) -> None:
+        """Samples first, then the case line (flushed and fsynced), then the summary view."""
+        if samples is not None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            name = f"samples/{result.case_id}.parquet"
+            pq.write_table(pa.table(samples), self.run_dir / name)
+            result.samples_file = name
+        self._cases.write(result.to_json() + "\n")
+        self._cases.flush()
+        os.fsync(self._cases.fileno())
+        self.results.append(result)
+        self._write_summary()
+
+    def finish(self, status: str, **extra: Any) -> None:
+        self.meta.update(status=status, n_cases=len(self.results), **extra)
+        write_json_atomic(self.run_dir / "run.json", self.meta)
+        self._cases.close()
+
+    def _write_summary(self) -> None:
+        import csv
+
+        tmp = self.run_dir / "summary.csv.tmp"
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(SUMMARY_COLUMNS)
+            for r in self.results:
+                row = {**asdict(r), "shape": r.params.get("shape_label")}
+                writer.writerow(["" if row[c] is None else row[c] for c in SUMMARY_COLUMNS])
+        os.replace(tmp, self.run_dir / "summary.csv")
+
+
+@dataclass
+class Run:
+    """A loaded run: its metadata, one DataFrame row per case, and what was odd on reading."""
+
+    path: Path
+    meta: dict[str, Any]
+    cases: Any  # pandas.DataFrame
+    problems: list[str]
+
+    def samples(self, case_id: str) -> Any:
+        """The raw samples of one case as a DataFrame."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path / "samples" / f"{case_id}.parquet")
+
+
+def check_schema(version: Any, where: str) -> None:
+    """Refuse data of another major schema version: its fields may mean something else."""
+    ours = SCHEMA_VERSION.split(".")[0]
+    if not isinstance(version, str) or version.split(".")[0] != ours:
+        raise ValueError(f"{where}: schema version {version!r}, this flopwatt reads {ours}.x")
+
+
+def read_case_lines(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Valid case objects from cases.jsonl, skipping (and reporting) lines a crash truncated."""
+    cases, problems = [], []
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError:
+                problems.append(f"{path.name}:{number}: not valid JSON (truncated write?), skipped")
+                continue
+            if not isinstance(obj, dict) or any(f not in obj for f in REQUIRED_FIELDS):
+                problems.append(f"{path.name}:{number}: missing required fields, skipped")
+                continue
+            check_schema(obj.get("schema_version"), f"{path.name}:{number}")
+            cases.append(obj)
+    return cases, problems
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Load a run folder; ValueError with a one-line reason if it is not a readable run."""
+    import pandas as pd
+
+    path = Path(run_dir)
+    meta_path, cases_path = path / "run.json", path / "cases.jsonl"
+    if not meta_path.is_file() or not cases_path.is_file():
+        raise ValueError(f"{path} is not a flopwatt run folder (needs run.json and cases.jsonl)")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{meta_path}: not valid JSON ({exc.msg})") from exc
+    check_schema(meta.get("schema_version"), str(meta_path))
+    cases, problems = read_case_lines(cases_path)
+    for problem in problems:
+        warnings.warn(problem, stacklevel=2)
+    frame = pd.json_normalize(cases) if cases else pd.DataFrame(columns=list(REQUIRED_FIELDS))
+    return Run(path=path, meta=meta, cases=frame, problems=problems)

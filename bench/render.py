@@ -1,0 +1,108 @@
+"""Rendering for the terminal: SI-scaled numbers and the summary table. Pure functions.
+
+Stored data is in SI base units; scaling to TFLOP/s, ms or GB happens only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bench.record import CaseResult
+
+_PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+
+
+def si(value: float | None, unit: str, digits: int = 3) -> str:
+    """795.3e12, "FLOP/s" -> "795 TFLOP/s"; None -> "—"."""
+    if value is None:
+        return "—"
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g} {prefix}{unit}"
+    return f"{value:.{digits}g} {unit}"
+
+
+def seconds(value: float | None) -> str:
+    """A duration with a readable unit: 1.23 ms, 45.6 us, 2.31 s."""
+    if value is None:
+        return "—"
+    for scale, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value / 1e-9:.3g} ns"
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def rate_unit(dtype: str) -> str:
+    """Integer math is counted in operations, floating point in FLOPs."""
+    return "OP/s" if dtype.startswith("int") else "FLOP/s"
+
+
+def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[str]]:
+    """Rows of the summary table (ratios next to their denominators) and numbered notes."""
+    rows, notes = [], []
+    for r in results:
+        unit = rate_unit(r.dtype)
+        lines = [r.reason] if r.status != "ok" and r.reason else list(r.warnings)
+        marks = []
+        for line in lines:
+            notes.append(line)
+            marks.append(f"[{len(notes)}]")
+        shape = r.params.get("shape_label", "")
+        if r.status != "ok":
+            rows.append([r.kernel, shape, r.dtype, r.status, "", "", "", "", "", " ".join(marks)])
+            continue
+        rows.append(
+            [
+                r.kernel,
+                shape,
+                r.dtype,
+                seconds(r.time_median_s),
+                si(r.achieved_ops_per_s, unit),
+                si(r.peak_ops_per_s, unit) if r.peak_ops_per_s else "unknown",
+                r.peak_source or "",
+                percent(r.frac_of_peak),
+                percent(r.rel_noise, 2),
+                " ".join(marks),
+            ]
+        )
+    return rows, notes
+
+
+SUMMARY_HEADERS = (
+    "kernel",
+    "shape",
+    "dtype",
+    "time",
+    "rate",
+    "peak",
+    "peak source",
+    "% of peak",
+    "noise",
+    "notes",
+)
+_LEFT = {"kernel", "shape", "dtype", "peak source", "notes"}
+
+
+def summary_table(results: Iterable[CaseResult], title: str):  # -> rich Group
+    """The table `flopwatt run` prints, with each case's notes listed under it."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    rows, notes = summary_rows(results)
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption="time = median per call; noise = stdev/mean of the samples",
+        caption_justify="left",
+    )
+    for header in SUMMARY_HEADERS:
+        table.add_column(header, justify="left" if header in _LEFT else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    footnotes = [Text(f"[{i}] {note}") for i, note in enumerate(notes, 1)]
+    return Group(table, *footnotes)

@@ -1,0 +1,195 @@
+"""Dense matmul C = A @ B^T in every math mode a device offers.
+
+Layout follows MAMF finder: A is M x K row-major, B is stored N x K and multiplied transposed
+(the "TN" layout cuBLASLt needs for fp8), C is written into a preallocated output so that no
+call allocates. Conventions (DESIGN.md): ops = 2*M*N*K, a multiply-add counting two, for int8
+too (then they are integer ops, shown as TOP/s); bytes = (M*K + N*K) input elements + M*N
+output elements, each at its own itemsize, i.e. every operand touched once.
+
+Math modes: fp32 runs with TF32 off (the CUDA-core fp32 peak applies), tf32 is fp32 storage
+with TF32 tensor cores on, fp8 is e4m3 through torch._scaled_mm with unit scales and bf16
+output, int8 is torch._int_mm with int32 output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+from bench.case import Case
+from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
+from bench.errors import UsageError
+from kernels.base import Correctness, Prepared
+
+NAME = "matmul"
+DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+INITS = ("randn", "zeros", "ones")
+CHECK_ROWS = 256  # rows of C compared against the fp64 reference: cheap, and every K is used
+
+_STORAGE = {
+    "fp32": torch.float32,
+    "tf32": torch.float32,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+    "fp8": torch.float8_e4m3fn,
+    "int8": torch.int8,
+}
+_OUTPUT = {**_STORAGE, "fp8": torch.bfloat16, "int8": torch.int32}
+
+# Normwise relative error allowed against an fp64 product of the same (already rounded)
+# inputs: a few times the output dtype's rounding error. fp32's bound is tight enough that an
+# fp32 case silently running on TF32 (error ~5e-4) fails it. int8 accumulates exactly.
+TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 1e-2, "fp16": 2e-3, "fp8": 1e-2, "int8": 0.0}
+
+_SHAPE = re.compile(r"\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*")
+
+
+def parse_shape(text: str) -> dict[str, int]:
+    """{"m", "n", "k"} from "MxNxK"; UsageError naming the problem otherwise."""
+    match = _SHAPE.fullmatch(text)
+    if match is None:
+        raise UsageError(
+            f"--shape {text!r} is not MxNxK with positive integers, e.g. 4096x4096x4096"
+        )
+    m, n, k = (int(g) for g in match.groups())
+    if min(m, n, k) <= 0:
+        raise UsageError(f"--shape {text!r}: every dimension must be positive")
+    return {"m": m, "n": n, "k": k}
+
+
+def make_case(
+    shape: dict[str, int], dtype: str, device: str, init: str = "randn", seed: int = 0
+) -> Case:
+    if dtype not in DTYPES:
+        raise UsageError(f"matmul has no dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    if init not in INITS:
+        raise UsageError(f"--init {init!r} is not one of {', '.join(INITS)}")
+    m, n, k = shape["m"], shape["n"], shape["k"]
+    params = {
+        "m": m,
+        "n": n,
+        "k": k,
+        "shape_label": f"{m}x{n}x{k}",
+        "layout": "TN",
+        "init": init,
+        "seed": seed,
+    }
+    return Case(kernel=NAME, params=params, dtype=dtype, device=device)
+
+
+def _mnk(case: Case) -> tuple[int, int, int]:
+    return case.params["m"], case.params["n"], case.params["k"]
+
+
+def ops(case: Case) -> int:
+    m, n, k = _mnk(case)
+    return 2 * m * n * k
+
+
+def bytes_moved(case: Case) -> int:
+    m, n, k = _mnk(case)
+    in_size = _STORAGE[case.dtype].itemsize
+    return (m * k + n * k) * in_size + m * n * _OUTPUT[case.dtype].itemsize
+
+
+def memory_bytes(case: Case) -> int:
+    """Inputs, output, and the fp64 reference's copies of B and of the checked rows."""
+    m, n, k = _mnk(case)
+    rows = min(m, CHECK_ROWS)
+    return bytes_moved(case) + 8 * (n * k + rows * k + 2 * rows * n)
+
+
+def math_mode(case: Case) -> str:
+    return case.dtype
+
+
+@contextlib.contextmanager
+def precision(case: Case) -> Iterator[None]:
+    """TF32 on for tf32 and off for every other mode; the previous setting is restored."""
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = case.dtype == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
+
+
+def unsupported_reason(case: Case, facts: DeviceFacts) -> str | None:
+    m, n, k = _mnk(case)
+    identity = facts.identity
+    if isinstance(identity, CpuIdentity):
+        if case.dtype == "tf32":
+            return "TF32 is a tensor-core math mode of NVIDIA GPUs; a CPU has none"
+        return None
+    assert isinstance(identity, GpuIdentity)
+    if identity.vendor == "amd" and case.dtype == "fp8":
+        return "fp8 here means e4m3fn; ROCm's MI300-class fp8 is e4m3fnuz, not wired up yet"
+    major, minor = (int(x) for x in identity.compute_capability.split("."))
+    cc = (major, minor)
+    if identity.vendor == "nvidia":
+        if case.dtype in ("bf16", "tf32") and cc < (8, 0):
+            return f"{case.dtype} needs compute capability 8.0 or newer; this is {major}.{minor}"
+        if case.dtype == "fp8" and cc < (8, 9):
+            return f"fp8 matmul needs compute capability 8.9 or newer; this is {major}.{minor}"
+    if case.dtype == "fp8" and (k % 16 or n % 16):
+        return "torch._scaled_mm needs K and N to be multiples of 16"
+    if case.dtype == "int8" and (m <= 16 or k % 8 or n % 8):
+        return "torch._int_mm on CUDA needs M > 16 and K, N multiples of 8"
+    return None
+
+
+def _inputs(
+    rows: int, cols: int, dtype: str, init: str, gen: torch.Generator, device: Any
+) -> torch.Tensor:
+    if init == "zeros":
+        base = torch.zeros(rows, cols, device=device)
+    elif init == "ones":
+        base = torch.ones(rows, cols, device=device)
+    else:
+        base = torch.randn(rows, cols, generator=gen, device=device)
+    if dtype == "int8":
+        # randn scaled to use int8's range without saturating: values in [-127, 127].
+        base = (base * 32).round_().clamp_(-127, 127)
+    return base.to(_STORAGE[dtype])
+
+
+def prepare(case: Case, device: Any) -> Prepared:
+    m, n, k = _mnk(case)
+    init, seed = case.params["init"], case.params["seed"]
+    gen = torch.Generator(device=device).manual_seed(seed)
+    a = _inputs(m, k, case.dtype, init, gen, device)
+    b = _inputs(n, k, case.dtype, init, gen, device)
+    c = torch.empty(m, n, dtype=_OUTPUT[case.dtype], device=device)
+    bt = b.t()
+    if case.dtype == "fp8":
+        scale = torch.ones((), device=device)
+
+        def run() -> torch.Tensor:
+            return torch._scaled_mm(
+                a, bt, scale_a=scale, scale_b=scale, out_dtype=torch.bfloat16, out=c
+            )
+    elif case.dtype == "int8":
+
+        def run() -> torch.Tensor:
+            return torch._int_mm(a, bt, out=c)
+    else:
+
+        def run() -> torch.Tensor:
+            return torch.mm(a, bt, out=c)
+
+    def check() -> Correctness:
+        run()
+        rows = min(m, CHECK_ROWS)
+        ref = a[:rows].to(torch.float64) @ b.to(torch.float64).t()
+        diff = float(torch.linalg.vector_norm(c[:rows].to(torch.float64) - ref))
+        scale_ref = float(torch.linalg.vector_norm(ref))
+        error = diff / scale_ref if scale_ref > 0 else diff
+        tol = TOLERANCE[case.dtype]
+        metric = f"normwise relative error vs fp64 on {rows} of {m} rows"
+        return Correctness(ok=error <= tol, metric=metric, error=error, tolerance=tol)
+
+    return Prepared(run=run, check=check)
