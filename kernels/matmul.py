@@ -183,13 +183,20 @@ def prepare(case: Case, device: Any) -> Prepared:
 
     def check() -> Correctness:
         run()
-        rows = min(m, CHECK_ROWS)
-        ref = a[:rows].to(torch.float64) @ b.to(torch.float64).t()
-        diff = float(torch.linalg.vector_norm(c[:rows].to(torch.float64) - ref))
-        scale_ref = float(torch.linalg.vector_norm(ref))
-        error = diff / scale_ref if scale_ref > 0 else diff
-        tol = TOLERANCE[case.dtype]
-        metric = f"normwise relative error vs fp64 on {rows} of {m} rows"
-        return Correctness(ok=error <= tol, metric=metric, error=error, tolerance=tol)
+        return compare_to_reference(a, b, c, case.dtype)
 
     return Prepared(run=run, check=check)
+
+
+def compare_to_reference(
+    a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, dtype: str
+) -> Correctness:
+    """Normwise relative error of out = a @ b^T against fp64, on the first CHECK_ROWS rows."""
+    rows = min(a.shape[0], CHECK_ROWS)
+    ref = a[:rows].to(torch.float64) @ b.to(torch.float64).t()
+    diff = float(torch.linalg.vector_norm(out[:rows].to(torch.float64) - ref))
+    scale = float(torch.linalg.vector_norm(ref))
+    error = diff / scale if scale > 0 else diff
+    tol = TOLERANCE[dtype]
+    metric = f"normwise relative error vs fp64 on {rows} of {a.shape[0]} rows"
+    return Correctness(ok=error <= tol, metric=metric, error=error, tolerance=tol)
