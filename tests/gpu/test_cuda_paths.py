@@ -1,0 +1,103 @@
+"""The real CUDA and NVML paths. Skipped without a GPU; scripts/gpu-check.sh runs them."""
+
+import time
+
+import pytest
+import torch
+
+from bench.devices import get_backend
+from bench.env import capture_environment
+from bench.peaks import resolve_peak
+from bench.power.null import NullPowerSource
+from bench.runner import run_case
+from bench.timing import Policy, measure
+from kernels import matmul
+
+pytestmark = pytest.mark.gpu
+
+SHORT = Policy(warmup_min_s=0.3, warmup_max_s=2.0, timeout_s=4.0)
+
+
+@pytest.fixture(scope="module")
+def cuda():
+    backend = get_backend("cuda")
+    yield backend
+    backend.close()
+
+
+def test_event_time_never_exceeds_wall_time(cuda):
+    a = torch.randn(4096, 4096, device="cuda", dtype=torch.bfloat16)
+    out = torch.empty_like(a)
+    wall0 = time.perf_counter()
+    start = cuda.mark()
+    for _ in range(20):
+        torch.mm(a, a, out=out)
+    end = cuda.mark()
+    cuda.synchronize()
+    wall = time.perf_counter() - wall0
+    events = cuda.elapsed_s(start, end)
+    assert 0 < events <= wall
+
+
+def test_nvml_is_matched_by_uuid_and_reads_clocks(cuda):
+    facts = cuda.facts()
+    assert facts.extra["nvml_unavailable_reason"] is None
+    clock, source = cuda.clock_hz()
+    assert clock is not None and 100e6 < clock < 4e9, source
+    assert facts.identity.max_sm_clock_hz is not None
+    env = capture_environment(facts)
+    assert env["nvml"]["driver_version"] and env["nvml"]["matched_by"] == "uuid"
+
+
+def test_peak_resolves_from_the_table_on_this_sku(cuda):
+    identity = cuda.facts().identity
+    peak = resolve_peak(identity, "bf16")
+    assert peak.ops_per_s is not None, peak.detail
+    assert peak.source in ("datasheet", "derived")
+
+
+def test_bf16_matmul_reaches_a_plausible_fraction_of_peak(cuda):
+    case = matmul.make_case({"m": 8192, "n": 8192, "k": 8192}, "bf16", cuda.label)
+    identity = cuda.facts().identity
+
+    def peak_for(mode):
+        return resolve_peak(identity, mode)
+
+    out = run_case(case, "gpu-0", matmul, cuda, NullPowerSource("test"), SHORT, peak_for)
+    r = out.result
+    assert r.status == "ok", r.reason
+    assert r.timing_mode == "cold" and r.measured_time_s <= r.wall_time_s
+    assert 0.3 < r.frac_of_peak < 1.0
+    assert r.clock_hz_before is not None and r.clock_hz_after is not None
+
+
+def test_graph_mode_times_a_microsecond_kernel(cuda):
+    a = torch.randn(64, 64, device="cuda")
+    out = torch.empty_like(a)
+    timings = measure(lambda: torch.mm(a, a, out=out), cuda, SHORT)
+    assert timings.mode == "graph", timings.mode_reason
+    assert timings.summary.median_s < 20e-6
+    cold = measure(
+        lambda: torch.mm(a, a, out=out), cuda, Policy(**{**SHORT.__dict__, "mode": "cold"})
+    )
+    assert cold.summary.median_s > timings.summary.median_s  # launch overhead is real
+
+
+@pytest.mark.parametrize("dtype", ["fp8", "int8", "tf32", "fp32", "fp16"])
+def test_every_dtype_runs_or_is_skipped_with_a_reason(cuda, dtype):
+    case = matmul.make_case({"m": 1024, "n": 1024, "k": 1024}, dtype, cuda.label)
+    identity = cuda.facts().identity
+    out = run_case(
+        case,
+        "gpu-1",
+        matmul,
+        cuda,
+        NullPowerSource("test"),
+        SHORT,
+        lambda mode: resolve_peak(identity, mode),
+    )
+    assert out.result.status in ("ok", "skipped"), out.result.reason
+    if out.result.status == "skipped":
+        assert out.result.reason
+    else:
+        assert out.result.correctness["ok"]

@@ -1,0 +1,85 @@
+"""scripts/gpu_check.py's plausibility rules, on synthetic case tables and a real CPU run."""
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from bench.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "scripts" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(gpu_check)
+
+
+def row(
+    dtype="bf16", shape="8192x8192x8192", status="ok", frac=0.8, measured=1.0, wall=1.5, reason=None
+):
+    return {
+        "dtype": dtype,
+        "params.shape_label": shape,
+        "status": status,
+        "reason": reason,
+        "frac_of_peak": frac,
+        "measured_time_s": measured,
+        "wall_time_s": wall,
+        "peak_source": "datasheet",
+    }
+
+
+def problems(*rows):
+    return gpu_check.problems_of(pd.DataFrame(list(rows)))
+
+
+def test_a_plausible_run_has_no_problems():
+    assert problems(row(), row("fp8", "4096x4096x4096", frac=0.7)) == []
+
+
+def test_each_rule_fires():
+    assert "exceeds wall" in problems(row(), row("fp16", measured=2.0, wall=1.0))[0]
+    assert "of the datasheet peak" in problems(row(), row("fp16", frac=1.2))[0]
+    assert "failed" in problems(row(), row("fp8", status="failed", reason="wrong result"))[0]
+    assert "outside 50..100%" in problems(row(frac=0.3))[0]
+    assert "outside 50..100%" in problems(row(frac=float("nan")))[0]
+    assert "not measured" in problems(row(shape="4096x4096x4096"))[0]
+
+
+def test_a_cpu_run_is_refused_as_bad_input(tmp_path, capsys):
+    assert (
+        main(
+            [
+                "run",
+                "--device",
+                "cpu",
+                "--shape",
+                "16x16x16",
+                "--dtype",
+                "fp32",
+                "--timeout-s",
+                "0.5",
+                "--min-time-s",
+                "0.02",
+                "--warmup-s",
+                "0.02",
+                "--out",
+                str(tmp_path / "runs"),
+            ]
+        )
+        == 0
+    )
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "gpu_check.py"),
+            str(run_dir),
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": ""},
+    )
+    assert done.returncode == 2 and "not on a GPU" in done.stderr
