@@ -47,10 +47,13 @@ def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[s
     for r in results:
         unit = rate_unit(r.dtype)
         lines = [r.reason] if r.status != "ok" and r.reason else list(r.warnings)
+        if r.status == "ok" and r.peak_ops_per_s is None and r.peak_detail:
+            lines.append(f"peak unknown: {r.peak_detail}")
         marks = []
         for line in lines:
-            notes.append(line)
-            marks.append(f"[{len(notes)}]")
+            if line not in notes:
+                notes.append(line)
+            marks.append(f"[{notes.index(line) + 1}]")
         shape = r.params.get("shape_label", "")
         if r.status != "ok":
             rows.append([r.kernel, shape, r.dtype, r.status, "", "", "", "", "", " ".join(marks)])
