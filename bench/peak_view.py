@@ -44,7 +44,7 @@ def show_peaks(
         vendor="amd" if name.upper().startswith("AMD") else "nvidia",
         name=name,
         compute_capability=compute_capability,
-        sm_count=sm_count or (row.sm_count if row and row.sm_count else 0),
+        sm_count=sm_count or (row.sm_count if row and row.sm_count else 0),  # 0: unknown
         max_sm_clock_hz=max_clock_mhz * 1e6 if max_clock_mhz else None,
     )
     peaks = _device_peaks(gpu)

@@ -61,6 +61,7 @@ class CpuBackend:
         self._flush_bytes = 2 * llc if llc else 64 * 1024**2
         self._flush_source = "2 x sysfs LLC size" if llc else "64 MiB (sysfs gives no LLC size)"
         self._flush_buf: torch.Tensor | None = None
+        self._facts: DeviceFacts | None = None
 
     def torch_device(self) -> torch.device:
         return torch.device("cpu")
@@ -102,16 +103,19 @@ class CpuBackend:
         return available, "/proc/meminfo MemAvailable"
 
     def facts(self) -> DeviceFacts:
-        return DeviceFacts(
-            kind=self.kind,
-            label=self.label,
-            identity=read_cpu_identity(self.threads),
-            extra={
-                "threads": self.threads,
-                "flush_bytes": self._flush_bytes,
-                "flush_source": self._flush_source,
-            },
-        )
+        """Read once: the identity does not change during a run."""
+        if self._facts is None:
+            self._facts = DeviceFacts(
+                kind=self.kind,
+                label=self.label,
+                identity=read_cpu_identity(self.threads),
+                extra={
+                    "threads": self.threads,
+                    "flush_bytes": self._flush_bytes,
+                    "flush_source": self._flush_source,
+                },
+            )
+        return self._facts
 
     def close(self) -> None:
         self._flush_buf = None

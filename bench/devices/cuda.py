@@ -59,6 +59,7 @@ class CudaBackend:
         self._nvml_device: NvmlDevice | None = None
         self._nvml_reason: str | None = None
         self._nvml = None
+        self._facts: DeviceFacts | None = None
 
     def torch_device(self) -> torch.device:
         return self._device
@@ -136,6 +137,12 @@ class CudaBackend:
         return int(free), "torch.cuda.mem_get_info"
 
     def facts(self) -> DeviceFacts:
+        """Read once: the identity does not change during a run."""
+        if self._facts is None:
+            self._facts = self._read_facts()
+        return self._facts
+
+    def _read_facts(self) -> DeviceFacts:
         props = self._props
         device = self._nvml_handle()
         max_clock = device.max_sm_clock_hz()[0] if device is not None else None
