@@ -202,20 +202,16 @@ def _wait_for_cases(parent: Path, n: int, proc: subprocess.Popen, limit_s: float
 MANY = ",".join(["48x48x48"] * 3 + [f"{n}x64x64" for n in range(20, 60)])
 
 
+def start_long_run(out: Path) -> subprocess.Popen:
+    """A run of 43 short cases in a child process, to be interrupted."""
+    return flopwatt(
+        "run", *FAST, "--timeout-s", "0.3", "--shape", MANY, "--dtype", "fp32", "--out", str(out)
+    )
+
+
 @pytest.mark.slow
 def test_kill_9_mid_run_keeps_every_finished_case(tmp_path):
-    proc = flopwatt(
-        "run",
-        *FAST,
-        "--timeout-s",
-        "0.3",
-        "--shape",
-        MANY,
-        "--dtype",
-        "fp32",
-        "--out",
-        str(tmp_path),
-    )
+    proc = start_long_run(tmp_path)
     run_dir = _wait_for_cases(tmp_path, 2, proc)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
@@ -230,18 +226,7 @@ def test_kill_9_mid_run_keeps_every_finished_case(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_marks_the_run_interrupted_and_exits_130(tmp_path):
-    proc = flopwatt(
-        "run",
-        *FAST,
-        "--timeout-s",
-        "0.3",
-        "--shape",
-        MANY,
-        "--dtype",
-        "fp32",
-        "--out",
-        str(tmp_path),
-    )
+    proc = start_long_run(tmp_path)
     run_dir = _wait_for_cases(tmp_path, 1, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
