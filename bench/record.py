@@ -56,9 +56,11 @@ class CaseResult:
     reason: str | None = None  # why skipped/failed; None when ok
     math_mode: str | None = None
     ops: int | None = None
+    ops_convention: str | None = None
     bytes: int | None = None
     arithmetic_intensity: float | None = None
     correctness: dict[str, Any] | None = None
+    kernel_details: dict[str, Any] = field(default_factory=dict)
     # timing: per-call seconds derived from every raw sample (bench.stats)
     time_median_s: float | None = None
     time_mean_s: float | None = None
@@ -109,7 +111,29 @@ class CaseResult:
         return json.dumps(_finite(asdict(self)), sort_keys=False, allow_nan=False)
 
 
-REQUIRED_FIELDS = tuple(f for f in CaseResult.__dataclass_fields__ if f != "warnings")
+# Fields every reader may rely on; fields added later in 1.x are optional to readers.
+REQUIRED_FIELDS = (
+    "case_id",
+    "kernel",
+    "params",
+    "dtype",
+    "device",
+    "status",
+    "reason",
+    "ops",
+    "bytes",
+    "time_median_s",
+    "achieved_ops_per_s",
+    "peak_ops_per_s",
+    "peak_source",
+    "frac_of_peak",
+    "timing_mode",
+    "stop_reason",
+    "n_samples",
+    "rel_noise",
+    "schema_version",
+    "method_version",
+)
 
 
 def _finite(value: Any) -> Any:

@@ -68,6 +68,7 @@ def _base_result(case: Case, case_id: str, kernel: Kernel) -> CaseResult:
         status="ok",
         math_mode=kernel.math_mode(case),
         ops=ops,
+        ops_convention=kernel.ops_convention(case),
         bytes=nbytes,
         arithmetic_intensity=metrics.arithmetic_intensity(ops, nbytes),
         started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -178,6 +179,7 @@ def _check_and_time(
     verdict = prepared.check()
     backend.synchronize()
     result.correctness = verdict.as_dict()
+    result.kernel_details = dict(prepared.details)
     if not verdict.ok:
         result.status = "failed"
         result.reason = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bench.case import Case
@@ -35,10 +35,15 @@ class Correctness:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Inputs bound into a zero-argument call, plus the check that validates its output."""
+    """Inputs bound into a zero-argument call, plus the check that validates its output.
+
+    `details` holds facts the kernel learns only on the device (e.g. which attention backend
+    torch picked); the runner stores them with the result as `kernel_details`.
+    """
 
     run: Callable[[], object]
     check: Callable[[], Correctness]
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Kernel(Protocol):
@@ -72,6 +77,9 @@ class Kernel(Protocol):
 
     def ops(self, case: Case) -> int:
         """Arithmetic operations per call (a multiply-add counts 2)."""
+
+    def ops_convention(self, case: Case) -> str:
+        """How ops() counts, in words, stored with every result."""
 
     def bytes_moved(self, case: Case) -> int:
         """Bytes one call must read and write at least once."""

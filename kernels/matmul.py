@@ -90,6 +90,10 @@ def ops(case: Case) -> int:
     return 2 * m * n * k
 
 
+def ops_convention(case: Case) -> str:
+    return "2*M*N*K (a multiply-add counts 2)"
+
+
 def bytes_moved(case: Case) -> int:
     m, n, k = _mnk(case)
     in_size = _STORAGE[case.dtype].itemsize

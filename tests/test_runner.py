@@ -56,6 +56,9 @@ class ToyKernel:
     def ops(self, case):
         return 1024
 
+    def ops_convention(self, case):
+        return "one add per element"
+
     def bytes_moved(self, case):
         return 3 * 1024 * 4
 
