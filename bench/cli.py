@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from bench.errors import UsageError
 
@@ -59,10 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     run = sub.add_parser("run", help="measure a suite or chosen cases (default: the quick suite)")
-    run.add_argument("--suite", default="quick", help="named suite: quick (default), matmul")
+    run.add_argument(
+        "--suite", default="quick", help="named suite: quick (default), matmul, attention"
+    )
     run.add_argument("--kernel", help="comma-separated kernels (flopwatt list shows them)")
     run.add_argument("--dtype", help="comma-separated dtypes: fp32,tf32,bf16,fp16,fp8,int8")
     run.add_argument("--shape", help="comma-separated MxNxK shapes, replacing the suite's")
+    run.add_argument(
+        "--attn",
+        action="append",
+        metavar="B,Hq,Hkv,S,D",
+        help="attention shapes replacing the suite's: B,Hq,Hkv,S,D, B,Hq,Hkv,Sq,Skv,D or "
+        "MODEL:S (llama3-8b:4096); ';' between shapes, or repeat the flag",
+    )
+    run.add_argument("--mask", help="attention masks, comma-separated: none,causal")
+    run.add_argument("--pass", dest="passes", help="attention passes: fwd,bwd,fwdbwd")
+    run.add_argument("--backend", help="SDPA backends: auto,flash,efficient,cudnn,math")
     run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     run.add_argument(
         "--out",
@@ -96,6 +110,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="input distribution (it changes power and clocks)",
     )
     run.add_argument("--seed", type=int, default=0, help="input seed")
+    run.add_argument(
+        "--power",
+        default="auto",
+        choices=("auto", "nvml", "rapl", "estimate", "none"),
+        help="energy source (auto: NVML on GPU, RAPL on CPU, else a TDP estimate or none)",
+    )
+    run.add_argument(
+        "--energy-window-s",
+        type=_positive_float,
+        help="counted energy window per case (default 5 on GPU, 1 on CPU)",
+    )
+    run.add_argument(
+        "--energy-ramp-s",
+        type=_nonnegative_float,
+        help="uncounted ramp before the window (default 0.5 on GPU, 0.25 on CPU)",
+    )
+    run.add_argument("--tdp-w", type=_positive_float, help="TDP for --power estimate (CPUs)")
+    run.add_argument(
+        "--idle-s", type=_nonnegative_float, default=2.0, help="idle baseline length (2; 0 off)"
+    )
 
     env = sub.add_parser("env", help="show the environment flopwatt records with every run")
     env.add_argument("--device", default="auto")
@@ -132,7 +166,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bench.devices import get_backend, parse_device
-    from bench.plan import PolicyOverrides, RunPlan, split_list
+    from bench.plan import PolicyOverrides, RunPlan, split_list, split_shapes
     from bench.session import execute
 
     parse_device(args.device)
@@ -152,6 +186,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             warmup_s=args.warmup_s,
         ),
         peak_overrides=_peak_overrides(args.peak),
+        attn_shapes=split_shapes(args.attn, "--attn"),
+        masks=split_list(args.mask),
+        passes=split_list(args.passes),
+        backends=split_list(args.backend),
     )
     plan.validate()
     _check_writable(args.out)
@@ -159,11 +197,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.timing == "graph" and not backend.supports_graphs:
         raise UsageError(f"--timing graph needs a CUDA device; {backend.label} has no graphs")
     try:
-        # Logs and pipes get a wide table instead of rich's 80 columns.
-        out = Console() if sys.stdout.isatty() else Console(width=160)
-        return execute(plan, backend, args.out, out, Console(stderr=True))
+        power_setup = _power_setup(args, backend)
+        try:
+            # Logs and pipes get a wide table instead of rich's 80 columns.
+            out = Console() if sys.stdout.isatty() else Console(width=180)
+            return execute(plan, backend, power_setup, args.out, out, Console(stderr=True))
+        finally:
+            power_setup.choice.source.close()
     finally:
         backend.close()
+
+
+def _power_setup(args: argparse.Namespace, backend: Any) -> Any:
+    """Open the power source once; a named source that cannot work is bad input."""
+    from bench.power import open_power_source
+    from bench.power.base import PowerUnavailable
+    from bench.session import PowerSetup
+    from bench.timing import default_energy_policy
+
+    try:
+        choice = open_power_source(args.power, backend.facts(), tdp_w=args.tdp_w)
+    except PowerUnavailable as exc:
+        raise UsageError(f"--power {args.power}: {exc}") from None
+    energy = default_energy_policy(backend.kind)
+    if args.energy_window_s is not None:
+        energy = replace(energy, window_s=args.energy_window_s)
+    if args.energy_ramp_s is not None:
+        energy = replace(energy, ramp_s=args.energy_ramp_s)
+    return PowerSetup(choice=choice, energy=energy, idle_s=args.idle_s)
 
 
 def _check_writable(parent: Path) -> None:

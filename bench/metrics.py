@@ -22,3 +22,22 @@ def arithmetic_intensity(ops: int | float | None, bytes_moved: int | float | Non
     if ops is None or bytes_moved is None or bytes_moved <= 0:
         return None
     return ops / bytes_moved
+
+
+def ops_per_j(
+    ops: int | float | None, iterations: int | None, energy_j: float | None
+) -> float | None:
+    """Operations per joule over an energy window (TOPS/W is the same number / 1e12)."""
+    if ops is None or iterations is None or energy_j is None or energy_j <= 0:
+        return None
+    return ops * iterations / energy_j
+
+
+def net_energy_j(
+    energy_j: float | None, idle_power_w: float | None, window_s: float | None
+) -> float | None:
+    """Energy above idle; None when unknown or when idle would explain all of it."""
+    if energy_j is None or idle_power_w is None or window_s is None:
+        return None
+    net = energy_j - idle_power_w * window_s
+    return net if net > 0 else None

@@ -39,6 +39,9 @@ SUMMARY_COLUMNS = (
     "n_samples",
     "timing_mode",
     "stop_reason",
+    "avg_power_w",
+    "ops_per_j",
+    "energy_source",
 )
 
 
@@ -96,10 +99,26 @@ class CaseResult:
     clock_hz_before: float | None = None
     clock_hz_after: float | None = None
     clock_source: str | None = None
-    # energy (the power issue fills these)
+    # energy phase: back-to-back calls in a window the power source measured
     energy_j: float | None = None
-    energy_source: str | None = None
-    energy_reason: str | None = None
+    energy_source: str | None = None  # nvml_energy_counter | nvml_power_integral | rapl | estimate
+    energy_reason: str | None = None  # why energy_j is None, or the caveat that applies
+    energy_scope: str | None = None  # what the sensor covers
+    window_s: float | None = None
+    iterations: int | None = None
+    avg_power_w: float | None = None  # energy_j / window_s
+    idle_power_w: float | None = None  # the run's idle baseline, the denominator of net_*
+    net_power_w: float | None = None
+    ops_per_j: float | None = None  # iterations * ops / energy_j (TOPS/W scaled)
+    net_ops_per_j: float | None = None  # iterations * ops / (energy_j - idle_power_w * window_s)
+    energy_integral_j: float | None = None  # trapezoid of the sampled power
+    energy_counter_vs_integral: float | None = None  # counter / integral
+    sm_clock_hz_median: float | None = None
+    mem_clock_hz_median: float | None = None
+    temp_c_max: float | None = None
+    throttle: list[str] = field(default_factory=list)  # clock-event reasons seen in the window
+    throttle_time_s: dict[str, float] = field(default_factory=dict)
+    trace_file: str | None = None
     warnings: list[str] = field(default_factory=list)
     started_at: str | None = None
     duration_s: float | None = None
@@ -172,20 +191,36 @@ class RunWriter:
                 f"cannot write results to {run_dir} ({exc.strerror}); choose a writable --out"
             ) from exc
 
-    def append(self, result: CaseResult, samples: dict[str, list[Any]] | None) -> None:
-        """Samples first, then the case line (flushed and fsynced), then the summary view."""
+    def append(
+        self,
+        result: CaseResult,
+        samples: dict[str, list[Any]] | None,
+        trace: dict[str, list[Any]] | None = None,
+    ) -> None:
+        """Tables first, then the case line (flushed and fsynced), then the summary view."""
         if samples is not None:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            name = f"samples/{result.case_id}.parquet"
-            pq.write_table(pa.table(samples), self.run_dir / name)
-            result.samples_file = name
+            result.samples_file = self._write_table("samples", result.case_id, samples)
+        if trace is not None:
+            result.trace_file = self._write_table("traces", result.case_id, trace)
         self._cases.write(result.to_json() + "\n")
         self._cases.flush()
         os.fsync(self._cases.fileno())
         self.results.append(result)
         self._write_summary()
+
+    def _write_table(self, folder: str, case_id: str, columns: dict[str, list[Any]]) -> str:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        (self.run_dir / folder).mkdir(exist_ok=True)
+        name = f"{folder}/{case_id}.parquet"
+        pq.write_table(pa.table(columns), self.run_dir / name)
+        return name
+
+    def update_meta(self, **fields: Any) -> None:
+        """Add facts learned after the start (e.g. the idle baseline) to run.json."""
+        self.meta.update(fields)
+        write_json_atomic(self.run_dir / "run.json", self.meta)
 
     def finish(self, status: str, **extra: Any) -> None:
         self.meta.update(status=status, n_cases=len(self.results), **extra)
@@ -219,6 +254,12 @@ class Run:
         import pandas as pd
 
         return pd.read_parquet(self.path / "samples" / f"{case_id}.parquet")
+
+    def trace(self, case_id: str) -> Any:
+        """The power trace of one case's energy window as a DataFrame."""
+        import pandas as pd
+
+        return pd.read_parquet(self.path / "traces" / f"{case_id}.parquet")
 
 
 def check_schema(version: Any, where: str) -> None:

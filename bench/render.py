@@ -6,6 +6,7 @@ Stored data is in SI base units; scaling to TFLOP/s, ms or GB happens only here.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from bench.record import CaseResult
 
@@ -41,6 +42,19 @@ def rate_unit(dtype: str) -> str:
     return "OP/s" if dtype.startswith("int") else "FLOP/s"
 
 
+def _watts(r: CaseResult) -> str:
+    if r.avg_power_w is None:
+        return "—"
+    return f"{r.avg_power_w:.0f} W" + (" est." if r.energy_source == "estimate" else "")
+
+
+def _per_watt(r: CaseResult, unit: str) -> str:
+    """ops per joule shown as rate per watt (TFLOP/s/W), the unit people compare."""
+    if r.ops_per_j is None:
+        return "—"
+    return si(r.ops_per_j, f"{unit}/W") + (" est." if r.energy_source == "estimate" else "")
+
+
 def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[str]]:
     """Rows of the summary table (ratios next to their denominators) and numbered notes."""
     rows, notes = [], []
@@ -49,14 +63,20 @@ def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[s
         lines = [r.reason] if r.status != "ok" and r.reason else list(r.warnings)
         if r.status == "ok" and r.peak_ops_per_s is None and r.peak_detail:
             lines.append(f"peak unknown: {r.peak_detail}")
+        if r.status == "ok" and r.window_s is not None and r.energy_j is None:
+            lines.append(f"energy unknown: {r.energy_reason}")
         marks = []
         for line in lines:
             if line not in notes:
                 notes.append(line)
             marks.append(f"[{notes.index(line) + 1}]")
         shape = r.params.get("shape_label", "")
+        ran = r.kernel_details.get("sdpa_backend")
+        if ran and not shape.endswith(ran):
+            shape += f" (ran {ran})"  # what `auto` picked
         if r.status != "ok":
-            rows.append([r.kernel, shape, r.dtype, r.status, "", "", "", "", "", " ".join(marks)])
+            blanks = [""] * (len(SUMMARY_HEADERS) - 5)
+            rows.append([r.kernel, shape, r.dtype, r.status, *blanks, " ".join(marks)])
             continue
         rows.append(
             [
@@ -69,6 +89,8 @@ def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[s
                 r.peak_source or "",
                 percent(r.frac_of_peak),
                 percent(r.rel_noise, 2),
+                _watts(r),
+                _per_watt(r, unit),
                 " ".join(marks),
             ]
         )
@@ -85,6 +107,8 @@ SUMMARY_HEADERS = (
     "peak source",
     "% of peak",
     "noise",
+    "power",
+    "rate/W",
     "notes",
 )
 _LEFT = {"kernel", "shape", "dtype", "peak source", "notes"}
@@ -96,16 +120,33 @@ def summary_table(results: Iterable[CaseResult], title: str):  # -> rich Group
     from rich.table import Table
     from rich.text import Text
 
+    results = list(results)
     rows, notes = summary_rows(results)
-    table = Table(
-        title=title,
-        title_justify="left",
-        caption="time = median per call; noise = stdev/mean of the samples",
-        caption_justify="left",
-    )
-    for header in SUMMARY_HEADERS:
+    headers = list(SUMMARY_HEADERS)
+    caption = "time = median per call; noise = stdev/mean of the samples"
+    if any(r.avg_power_w is not None for r in results):
+        caption += "; power and rate/W over the energy window"
+    else:  # no energy measured: the line under the table says why; drop the empty columns
+        drop = [headers.index("power"), headers.index("rate/W")]
+        headers = [h for i, h in enumerate(headers) if i not in drop]
+        rows = [[cell for i, cell in enumerate(row) if i not in drop] for row in rows]
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for header in headers:
         table.add_column(header, justify="left" if header in _LEFT else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     footnotes = [Text(f"[{i}] {note}") for i, note in enumerate(notes, 1)]
     return Group(table, *footnotes)
+
+
+def power_line(power: Any, idle: dict[str, Any] | None) -> str:
+    """One line under the table: which power source measured, and the idle baseline."""
+    if not power.available:
+        return f"energy: not measured ({power.reason})"
+    scope = power.describe().get("scope", "")
+    line = f"energy: {power.name} ({scope})"
+    if idle and idle.get("power_w") is not None:
+        line += f", idle {idle['power_w']:.1f} W over {idle['seconds']:.1f} s"
+    elif idle:
+        line += f", idle unknown ({idle.get('reason')})"
+    return line

@@ -18,12 +18,32 @@ from bench.case import Case
 from bench.devices.base import Backend, Unsupported
 from bench.peaks import Peak
 from bench.power.base import PowerSource
+from bench.power.nvml import decode_clock_event_reasons
+from bench.power.sampler import max_of, median_of
 from bench.record import CaseResult
-from bench.timing import Clock, Policy, Timings, measure
-from kernels.base import Kernel
+from bench.timing import (
+    Clock,
+    EnergyPhase,
+    EnergyPolicy,
+    Policy,
+    Timings,
+    measure,
+    measure_energy,
+)
+from kernels.base import Kernel, Prepared
+
+# Counter and integral disagreeing by more than this is flagged (DESIGN.md).
+ENERGY_DISAGREEMENT = 0.10
 
 # Phrases torch uses when a dtype or operator has no implementation on a device.
-_UNSUPPORTED_PHRASES = ("not implemented for", "not supported", "only supported", "no kernel image")
+_UNSUPPORTED_PHRASES = (
+    "not implemented for",
+    "not supported",
+    "only supported",
+    "no kernel image",
+    "no available kernel",  # SDPA on CUDA with no backend for these inputs
+    "no viable backend",  # SDPA on CPU
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +52,23 @@ class CaseOutcome:
 
     result: CaseResult
     timings: Timings | None
+    energy: EnergyPhase | None = None
+
+    def trace_columns(self) -> dict[str, list] | None:
+        """The energy window's power trace, time relative to the first sample."""
+        if self.energy is None or not self.energy.reading.samples:
+            return None
+        samples = self.energy.reading.samples
+        t0 = samples[0].t_s
+        return {
+            "t_s": [s.t_s - t0 for s in samples],
+            "power_w": [s.power_w for s in samples],
+            "power_avg_w": [s.power_avg_w for s in samples],
+            "sm_clock_hz": [s.sm_clock_hz for s in samples],
+            "mem_clock_hz": [s.mem_clock_hz for s in samples],
+            "temp_c": [s.temp_c for s in samples],
+            "event_reasons": [s.event_reasons for s in samples],
+        }
 
     def sample_columns(self) -> dict[str, list] | None:
         t = self.timings
@@ -127,32 +164,98 @@ def run_case(
     policy: Policy,
     peak_for: Callable[[str], Peak],
     clock: Clock = time.perf_counter,
+    *,
+    energy: EnergyPolicy | None = None,
+    idle_power_w: float | None = None,
 ) -> CaseOutcome:
-    """Check, time and rate one case; never raises for a case-level problem."""
+    """Check, time, rate and (when the power source can) measure the energy of one case.
+
+    Never raises for a case-level problem. The energy phase runs only with an available power
+    source and an EnergyPolicy; its failure leaves the timing result intact.
+    """
     started = clock()
     result = _base_result(case, case_id, kernel)
-    result.energy_reason = power.reason or "energy phase not implemented yet"
+    result.energy_reason = power.reason if not power.available else "no energy phase requested"
+    result.idle_power_w = idle_power_w
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _fill_peak(result, peak_for(result.math_mode or case.dtype))
     result.warnings.extend(str(w.message) for w in caught)
 
-    timings = None
+    timings, phase = None, None
     skip = kernel.unsupported_reason(case, backend.facts()) or _fits(case, kernel, backend)
     if skip is not None:
         result.status, result.reason = "skipped", skip
     else:
         try:
             with kernel.precision(case):
-                timings = _check_and_time(case, kernel, backend, policy, clock, result)
+                prepared = kernel.prepare(case, backend.torch_device())
+                timings = _check_and_time(prepared, backend, policy, clock, result)
+                if timings is not None and energy is not None and power.available:
+                    phase = _energy_phase(
+                        prepared.run, backend, power, energy, timings, clock, result
+                    )
         except Unsupported as exc:
             result.status, result.reason = "skipped", str(exc)
         except (RuntimeError, NotImplementedError, ValueError, TypeError, MemoryError) as exc:
             result.status, result.reason = _classify(exc)
     if timings is not None and result.status == "ok":
         _fill_timing(result, timings)
+        if phase is not None:
+            _fill_energy(result, phase)
     result.duration_s = clock() - started
-    return CaseOutcome(result, timings if result.status == "ok" else None)
+    ok = result.status == "ok"
+    return CaseOutcome(result, timings if ok else None, phase if ok else None)
+
+
+def _energy_phase(
+    run: Callable[[], object],
+    backend: Backend,
+    power: PowerSource,
+    energy: EnergyPolicy,
+    timings: Timings,
+    clock: Clock,
+    result: CaseResult,
+) -> EnergyPhase | None:
+    """The energy phase, or None with the reason recorded when the sensor fails mid-way."""
+    from bench.power.nvml import NvmlCallFailed
+
+    try:
+        return measure_energy(run, backend, power, energy, timings.summary.median_s, clock)
+    except (NvmlCallFailed, OSError) as exc:
+        result.energy_reason = f"energy phase failed: {_first_line(exc)}; timing kept"
+        return None
+
+
+def _fill_energy(result: CaseResult, phase: EnergyPhase) -> None:
+    reading = phase.reading
+    result.energy_j, result.energy_source = reading.energy_j, reading.energy_source
+    result.energy_reason, result.energy_scope = reading.reason, reading.scope
+    result.window_s, result.iterations = phase.window_s, phase.iterations
+    result.energy_integral_j = reading.integral_j
+    result.avg_power_w = metrics.fraction(reading.energy_j, phase.window_s)
+    result.ops_per_j = metrics.ops_per_j(result.ops, phase.iterations, reading.energy_j)
+    net = metrics.net_energy_j(reading.energy_j, result.idle_power_w, phase.window_s)
+    result.net_ops_per_j = metrics.ops_per_j(result.ops, phase.iterations, net)
+    if result.avg_power_w is not None and result.idle_power_w is not None:
+        result.net_power_w = result.avg_power_w - result.idle_power_w
+    samples = reading.samples
+    result.sm_clock_hz_median = median_of([s.sm_clock_hz for s in samples])
+    result.mem_clock_hz_median = median_of([s.mem_clock_hz for s in samples])
+    result.temp_c_max = max_of([s.temp_c for s in samples])
+    mask = 0
+    for s in samples:
+        mask |= s.event_reasons or 0
+    result.throttle = decode_clock_event_reasons(mask)
+    result.throttle_time_s = dict(reading.throttle_time_s)
+    result.warnings.extend(phase.warnings)
+    if reading.counter_j is not None and reading.integral_j:
+        ratio = reading.counter_j / reading.integral_j
+        result.energy_counter_vs_integral = ratio
+        if abs(ratio - 1) > ENERGY_DISAGREEMENT:
+            result.warnings.append(
+                f"energy counter and power integral disagree: counter/integral = {ratio:.2f}"
+            )
 
 
 def _classify(exc: BaseException) -> tuple[str, str]:
@@ -168,14 +271,12 @@ def _classify(exc: BaseException) -> tuple[str, str]:
 
 
 def _check_and_time(
-    case: Case,
-    kernel: Kernel,
+    prepared: Prepared,
     backend: Backend,
     policy: Policy,
     clock: Clock,
     result: CaseResult,
 ) -> Timings | None:
-    prepared = kernel.prepare(case, backend.torch_device())
     verdict = prepared.check()
     backend.synchronize()
     result.correctness = verdict.as_dict()

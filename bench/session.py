@@ -7,12 +7,13 @@ still holds every finished case.
 
 from __future__ import annotations
 
+import re
 import signal
 import socket
 import sys
 import time
 import uuid
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ from bench.devices.base import Backend
 from bench.env import capture_environment
 from bench.peaks import resolve_peak
 from bench.plan import RunPlan
-from bench.power import open_power_source
+from bench.power import PowerChoice
+from bench.power.idle import measure_idle
 from bench.record import RunWriter
-from bench.render import summary_table
+from bench.render import power_line, summary_table
 from bench.runner import run_case
+from bench.timing import EnergyPolicy
 from kernels import get_kernel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -38,18 +41,40 @@ def new_run_id(now: datetime | None = None) -> str:
     return f"{now:%Y%m%d-%H%M%S}-{host}-{uuid.uuid4().hex[:6]}"
 
 
+def safe_name(text: str) -> str:
+    """A case id that is also a portable file name (raw samples live in <case_id>.parquet)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
 def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def execute(plan: RunPlan, backend: Backend, out_parent: Path, console: Any, err: Any) -> int:
+@dataclass(frozen=True)
+class PowerSetup:
+    """The power source the CLI opened, and how the energy phase and idle baseline run."""
+
+    choice: PowerChoice
+    energy: EnergyPolicy
+    idle_s: float = 2.0
+
+
+def execute(
+    plan: RunPlan,
+    backend: Backend,
+    power_setup: PowerSetup,
+    out_parent: Path,
+    console: Any,
+    err: Any,
+) -> int:
     """Run the plan on backend; return the process exit code."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     cases = plan.cases(backend.kind, backend.label)
     policy = plan.policy(backend.kind)
     facts = backend.facts()
-    power = open_power_source("none")
+    power = power_setup.choice.source
+    energy = power_setup.energy if power.available else None
     run_id = new_run_id()
     meta = {
         "run_id": run_id,
@@ -60,7 +85,12 @@ def execute(plan: RunPlan, backend: Backend, out_parent: Path, console: Any, err
         "device_facts": {"identity": _identity_dict(facts.identity), **facts.extra},
         "policy": asdict(policy),
         "peak_overrides": plan.peak_overrides,
-        "power_source": power.describe(),
+        "power_source": {
+            **power.describe(),
+            "requested": power_setup.choice.requested,
+            "skipped": power_setup.choice.skipped,
+        },
+        "energy_policy": asdict(power_setup.energy) if energy is not None else None,
         "environment": capture_environment(facts, project_root=PROJECT_ROOT),
         "n_planned": len(cases),
     }
@@ -80,15 +110,25 @@ def execute(plan: RunPlan, backend: Backend, out_parent: Path, console: Any, err
     )
     try:
         with Progress(*columns, console=err, transient=True) as progress:
-            task = progress.add_task("starting", total=len(cases))
+            task = progress.add_task("idle baseline", total=len(cases))
+            idle = measure_idle(power, power_setup.idle_s)
+            writer.update_meta(idle=idle.as_dict())
             for index, case in enumerate(cases):
                 label = f"{case.kernel} {case.label()} {case.dtype}"
                 progress.update(task, description=label)
-                case_id = f"{index:04d}-{case.kernel}-{case.dtype}-{case.label()}"
+                case_id = safe_name(f"{index:04d}-{case.kernel}-{case.dtype}-{case.label()}")
                 outcome = run_case(
-                    case, case_id, get_kernel(case.kernel), backend, power, policy, peak_for
+                    case,
+                    case_id,
+                    get_kernel(case.kernel),
+                    backend,
+                    power,
+                    policy,
+                    peak_for,
+                    energy=energy,
+                    idle_power_w=idle.power_w,
                 )
-                writer.append(outcome.result, outcome.sample_columns())
+                writer.append(outcome.result, outcome.sample_columns(), outcome.trace_columns())
                 progress.advance(task)
     except KeyboardInterrupt:
         status, code = "interrupted", EXIT_INTERRUPTED
@@ -101,6 +141,7 @@ def execute(plan: RunPlan, backend: Backend, out_parent: Path, console: Any, err
         )
     title = f"flopwatt {plan.suite} on {backend.label} ({_device_name(facts.identity)})"
     console.print(summary_table(writer.results, title))
+    console.print(power_line(power, writer.meta.get("idle")))
     done = len(writer.results)
     if status == "interrupted":
         err.print(f"interrupted: {done} of {len(cases)} cases saved in {writer.run_dir}")

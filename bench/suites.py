@@ -1,8 +1,11 @@
-"""Named suites as plain data: per device kind, which kernels, dtypes and shapes to run.
+"""Named suites as plain data: per device kind, which kernels, dtypes, shapes and options.
 
-A suite is a recipe, not a list of cases, so that --kernel, --dtype and --shape can replace
-one axis and keep the others. `quick` is what `flopwatt run` does with no arguments; it must
-finish in about a minute on a GPU and within 90 s on a 2-core CPU.
+A suite is a recipe, not a list of cases, so that --kernel, --dtype, --shape, --attn,
+--mask, --pass and --backend can each replace one axis and keep the others. `quick` is what
+`flopwatt run` does with no arguments; it must finish in about a minute on a GPU and within
+90 s on a 2-core CPU. Shapes are the strings the kernel's parse_shape reads (matmul
+"MxNxK"; attention "B,Hq,Hkv,S,D" or a model preset "llama3-8b:4096"), so this module
+imports no kernel and no torch.
 """
 
 from __future__ import annotations
@@ -18,12 +21,27 @@ ALL_MATMUL = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 LLM_SHAPES = ("8192x14336x4096", "8192x4096x14336", "8192x10240x8192")
 GPU_SQUARES = tuple(f"{n}x{n}x{n}" for n in (1024, 2048, 4096, 8192, 16384))
 
+# Attention: sequence lengths of the model sweeps; the batch keeps 16k tokens per step
+# (kernels.attention.TOKENS_PER_STEP), as FlashAttention's own benchmarks do.
+ATTN_SEQS = (512, 1024, 2048, 4096, 8192, 16384)
+ATTN_MODELS = ("llama3-8b", "llama3-70b")
+BOTH_MASKS = ("none", "causal")
+ALL_BACKENDS = ("flash", "efficient", "cudnn", "math")
+CPU_ATTN = "1,8,2,512,64"  # a small GQA shape (4 query heads per kv head) for CPUs
+
 
 @dataclass(frozen=True)
 class KernelPlan:
+    """One kernel, its dtypes and shapes, and one value for each of its other axes."""
+
     kernel: str
     dtypes: tuple[str, ...]
     shapes: tuple[str, ...]
+    options: tuple[tuple[str, str], ...] = ()  # e.g. (("mask", "causal"), ("pass", "fwd"))
+
+    @property
+    def n_cases(self) -> int:
+        return len(self.dtypes) * len(self.shapes)
 
 
 @dataclass(frozen=True)
@@ -32,6 +50,30 @@ class Suite:
     description: str
     plans: tuple[KernelPlan, ...]
     timeout_s: float  # default per-case timeout; --timeout-s overrides
+
+    @property
+    def n_cases(self) -> int:
+        return sum(plan.n_cases for plan in self.plans)
+
+
+def attention_plans(
+    dtypes: tuple[str, ...],
+    shapes: tuple[str, ...],
+    masks: tuple[str, ...] = BOTH_MASKS,
+    passes: tuple[str, ...] = ("fwd", "bwd"),
+    backends: tuple[str, ...] = ("auto",),
+) -> tuple[KernelPlan, ...]:
+    """One plan per (backend, pass, mask), so a table reads as one shape sweep per variant."""
+    return tuple(
+        KernelPlan("attention", dtypes, shapes, (("mask", m), ("pass", p), ("backend", b)))
+        for b in backends
+        for p in passes
+        for m in masks
+    )
+
+
+def _model_shapes(models: tuple[str, ...], seqs: tuple[int, ...]) -> tuple[str, ...]:
+    return tuple(f"{model}:{seq}" for model in models for seq in seqs)
 
 
 def _quick(kind: str) -> Suite:
@@ -44,10 +86,18 @@ def _quick(kind: str) -> Suite:
             ),
             KernelPlan("matmul", ("bf16", "fp16", "fp8"), ("256x256x256",)),
             KernelPlan("matmul", ("int8",), ("128x128x128",)),
+            *attention_plans(("fp32",), (CPU_ATTN,)),
+            *attention_plans(("fp32",), (CPU_ATTN,), ("none",), ("fwd",), ("math",)),
+            *attention_plans(("bf16",), (CPU_ATTN,), ("causal",), ("fwd",)),
         )
-        return Suite("quick", "small matmuls in every dtype the CPU runs", plans, timeout_s=6.0)
-    plans = (KernelPlan("matmul", ALL_MATMUL, ("4096x4096x4096", "8192x8192x8192", LLM_SHAPES[0])),)
-    return Suite("quick", "matmul at 4k, 8k and an LLM MLP shape in every dtype", plans, 10.0)
+        description = "small matmuls in every dtype the CPU runs; small GQA attention"
+        return Suite("quick", description, plans, timeout_s=4.0)
+    plans = (
+        KernelPlan("matmul", ALL_MATMUL, ("4096x4096x4096", "8192x8192x8192", LLM_SHAPES[0])),
+        *attention_plans(("bf16",), ("llama3-8b:8192",)),
+    )
+    description = "matmul at 4k, 8k and an LLM MLP shape in every dtype; Llama-3-8B attention 8k"
+    return Suite("quick", description, plans, 10.0)
 
 
 def _matmul(kind: str) -> Suite:
@@ -59,7 +109,35 @@ def _matmul(kind: str) -> Suite:
     return Suite("matmul", "matmul 1k..16k squares and LLM rectangles, every dtype", plans, 8.0)
 
 
-SUITES = {"quick": _quick, "matmul": _matmul}
+def _attention(kind: str) -> Suite:
+    if kind == "cpu":
+        plans = (
+            *attention_plans(
+                ("fp32",),
+                ("1,8,2,256,64", CPU_ATTN, "1,8,2,1024,64"),
+                passes=("fwd", "bwd", "fwdbwd"),
+            ),
+            *attention_plans(("fp32",), (CPU_ATTN,), backends=("flash", "math")),
+            *attention_plans(("bf16", "fp16"), (CPU_ATTN,), ("causal",), ("fwd",)),
+            *attention_plans(("fp32",), ("1,4,4,512,128", "1,2,2,512,256"), ("none",), ("fwd",)),
+        )
+        return Suite("attention", "SDPA sized for a CPU: passes, backends, dtypes", plans, 4.0)
+    plans = (
+        *attention_plans(("bf16",), _model_shapes(ATTN_MODELS, ATTN_SEQS)),
+        *attention_plans(
+            ("bf16",), ("llama3-8b:8192",), passes=("fwd", "bwd", "fwdbwd"), backends=ALL_BACKENDS
+        ),
+        *attention_plans(("bf16",), ("llama3.2-1b:4096", "gemma2-9b:4096")),
+        *attention_plans(("fp16", "fp32"), ("llama3-8b:8192",), ("none",), ("fwd",)),
+    )
+    description = (
+        "SDPA: Llama-3-8B/70B 512..16k (16k tokens per step), every backend at 8k, "
+        "head dims 64/128/256"
+    )
+    return Suite("attention", description, plans, 4.0)
+
+
+SUITES = {"quick": _quick, "matmul": _matmul, "attention": _attention}
 
 
 def get_suite(name: str, kind: str) -> Suite:

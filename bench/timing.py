@@ -12,7 +12,9 @@ the per-case timeout ends it. Three sampling modes, chosen per case and recorded
 - graph: as hot, but the block is one CUDA-graph replay, for kernels of a few microseconds
   whose launch overhead would otherwise be measured instead of the kernel.
 
-Every sample is kept; statistics are derived from them in bench.stats.
+Every sample is kept; statistics are derived from them in bench.stats. measure_energy() is
+the separate energy phase that follows: back-to-back calls in a window the power source
+measures, so that flushes and warm-up never land in the joules.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.devices.base import Backend, Unsupported
+from bench.power.base import EnergyReading, PowerSource
 from bench.stats import Summary, rel_stdev, summarize
 
 Clock = Callable[[], float]
@@ -315,3 +318,84 @@ def _block_round(block: Callable[[], object], backend: Backend, n: int, calls: i
         marks.append((start, backend.mark()))
     backend.synchronize()
     return [backend.elapsed_s(a, b) for a, b in marks]
+
+
+@dataclass(frozen=True)
+class EnergyPolicy:
+    """The energy phase: a ramp that is not counted, then a window that is."""
+
+    window_s: float = 5.0
+    ramp_s: float = 0.5
+    block_s: float = 0.1  # back-to-back work between the syncs that bound the window
+    warn_below_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.window_s > 0 or self.ramp_s < 0:
+            raise ValueError("the energy window must be positive and the ramp not negative")
+
+
+def default_energy_policy(kind: str) -> EnergyPolicy:
+    """Seconds on a GPU (its sensor sees part of each 100 ms); a CPU's RAPL updates every ms,
+    and the quick CPU suite must stay within 90 s."""
+    if kind == "cpu":
+        return EnergyPolicy(window_s=1.0, ramp_s=0.25)
+    return EnergyPolicy(window_s=5.0, ramp_s=0.5)
+
+
+@dataclass(frozen=True)
+class EnergyPhase:
+    """What the energy phase ran and what the power source measured over it."""
+
+    reading: EnergyReading
+    window_s: float
+    iterations: int
+    ramp_s: float
+    warnings: list[str] = field(default_factory=list)
+
+
+def measure_energy(
+    fn: Callable[[], object],
+    backend: Backend,
+    power: PowerSource,
+    policy: EnergyPolicy,
+    per_call_s: float,
+    clock: Clock = time.perf_counter,
+) -> EnergyPhase:
+    """Run fn back to back: a ramp, then a window between synchronised edges, counted.
+
+    Syncs inside the window only bound its length (one per `block_s` of work, so the idle gap
+    they leave is a few microseconds per 100 ms). The power window is always closed, so no
+    sampler thread outlives it even when the kernel raises.
+    """
+    calls = max(1, int(policy.block_s / max(per_call_s, 1e-9)))
+    ramp_start = clock()
+    while clock() - ramp_start < policy.ramp_s:
+        _run_block(fn, backend, calls)
+    ramp_s = clock() - ramp_start
+    window = power.start_window()
+    start = clock()
+    iterations = 0
+    try:
+        while True:
+            _run_block(fn, backend, calls)
+            iterations += calls
+            if clock() - start >= policy.window_s:
+                break
+    except BaseException:
+        window.stop(clock() - start)
+        raise
+    elapsed = clock() - start
+    reading = window.stop(elapsed)
+    notes = []
+    if elapsed < policy.warn_below_s:
+        notes.append(
+            f"energy window {elapsed:.2f} s is under {policy.warn_below_s:g} s: "
+            "the power sensor sees too little of it"
+        )
+    return EnergyPhase(reading, elapsed, iterations, ramp_s, notes)
+
+
+def _run_block(fn: Callable[[], object], backend: Backend, calls: int) -> None:
+    for _ in range(calls):
+        fn()
+    backend.synchronize()

@@ -21,6 +21,11 @@ REGISTRY: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("fp32", "tf32", "bf16", "fp16", "fp8", "int8"),
         "dense C = A @ B^T (TN layout), ops = 2*M*N*K",
     ),
+    "attention": (
+        "kernels.attention",
+        ("bf16", "fp16", "fp32"),
+        "torch SDPA fwd/bwd/fwdbwd per backend, causal or not, GQA; ops = 4*B*Hq*D*P (fwd)",
+    ),
 }
 
 

@@ -1,27 +1,24 @@
 """Read a GPU matmul run, print its figures, and say whether they are plausible.
 
-Used by scripts/gpu-check.sh after `flopwatt run --suite matmul`. Plausible means: no case
-computed a wrong result; every recorded CUDA-event interval fits inside the wall time it was
-taken in; nothing exceeds its datasheet peak; bf16 8192^3 lands between 50% and 100% of the
-spec peak. It also prints the best bf16 and fp8 rates beside the published MAMF-finder
-ceiling for the SKU, and copies the run's summary to OUT/<sku>/ for results/baselines/.
+Used by scripts/gpu-check.sh after each `flopwatt run`. Plausible means: no case computed a
+wrong result; every recorded CUDA-event interval fits inside the wall time it was taken in;
+nothing exceeds its datasheet peak; bf16 8192^3 lands between 50% and 100% of the spec peak
+(when the run has it); measured power is above 0 W and below 1.5 x TDP; the energy counter
+and the power integral agree within 15%. It prints the figures (rates beside the published
+MAMF-finder ceilings, W, TFLOP/s per W, clocks, idle power) and copies run.json and
+cases.jsonl to OUT/<sku>/<label>-* for results/baselines/.
 
-    python scripts/gpu_check.py RUN_DIR OUT_DIR      # exit 0 plausible, 1 not, 2 bad input
+    python scripts/gpu_check.py RUN_DIR OUT_DIR [--label matmul]   # exit 0, 1 implausible, 2 bad
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench.baselines import sku_key
-from bench.devices.base import GpuIdentity
-from bench.peaks import find_row
-from bench.record import load_run
+from bench.plausibility import case_problems, known, open_gpu_run, save_baseline
 from bench.render import percent, rate_unit, seconds, si
 
 # Published MAMF-finder ceilings (stas00/ml-engineering, dense, ops/s) by peak-table SKU.
@@ -41,43 +38,39 @@ MAMF = {
 ANCHOR = ("bf16", "8192x8192x8192")
 
 
-def _known(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))
-
-
-def problems_of(cases: Any) -> list[str]:
-    """Every implausibility in a run's cases DataFrame, one line each."""
-    found = []
-    for _, c in cases.iterrows():
-        name = f"{c['dtype']} {c['params.shape_label']}"
-        if c["status"] == "failed":
-            found.append(f"{name}: failed: {c['reason']}")
-        if c["status"] != "ok":
-            continue
-        if c["measured_time_s"] > c["wall_time_s"] * 1.001:
-            found.append(
-                f"{name}: CUDA-event time {c['measured_time_s']:.4f} s exceeds wall "
-                f"time {c['wall_time_s']:.4f} s"
-            )
-        if _known(c["frac_of_peak"]) and c["frac_of_peak"] > 1.0:
-            found.append(f"{name}: {percent(c['frac_of_peak'])} of the {c['peak_source']} peak")
+def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True) -> list[str]:
+    """Every implausibility of a matmul run: the general rules plus the bf16 8192^3 anchor."""
+    found = case_problems(cases, tdp_w)
     anchor = cases[(cases["dtype"] == ANCHOR[0]) & (cases["params.shape_label"] == ANCHOR[1])]
+    if anchor.empty and not need_anchor:
+        return found
     if anchor.empty or anchor.iloc[0]["status"] != "ok":
         found.append(f"{' '.join(ANCHOR)}: not measured")
     else:
         frac = anchor.iloc[0]["frac_of_peak"]
-        if not _known(frac) or not 0.5 <= frac <= 1.0:
+        if not known(frac) or not 0.5 <= frac <= 1.0:
             found.append(
-                f"{' '.join(ANCHOR)}: {percent(frac) if _known(frac) else 'no'} of "
+                f"{' '.join(ANCHOR)}: {percent(frac) if known(frac) else 'no'} of "
                 "spec peak, outside 50..100%"
             )
     return found
 
 
+def _energy_cells(c: Any) -> str:
+    """Power, rate per watt and counter/integral, or dashes when no energy was measured."""
+    if "avg_power_w" not in c or not known(c["avg_power_w"]):
+        return f"{'—':>7s} {'—':>18s} {'—':>6s}"
+    per_w = si(c["ops_per_j"], rate_unit(c["dtype"]) + "/W")
+    ratio = c.get("energy_counter_vs_integral")
+    ratio_text = f"{ratio:.3f}" if known(ratio) else "—"
+    return f"{c['avg_power_w']:6.0f}W {per_w:>18s} {ratio_text:>6s}"
+
+
 def print_figures(cases: Any, sku: str | None) -> None:
     header = (
         f"{'dtype':5s} {'shape':>16s} {'time':>9s} {'rate':>14s} {'% peak':>7s} "
-        f"{'mode':>5s} {'noise':>7s} {'clock':>9s}  stop"
+        f"{'mode':>5s} {'noise':>7s} {'clock':>9s} {'power':>7s} {'rate/W':>18s} {'c/i':>6s}"
+        "  stop"
     )
     print(header)
     for _, c in cases.iterrows():
@@ -85,13 +78,13 @@ def print_figures(cases: Any, sku: str | None) -> None:
         if c["status"] != "ok":
             print(f"{c['dtype']:5s} {shape:>16s} {c['status']}: {c['reason']}")
             continue
-        clock = si(c["clock_hz_after"], "Hz") if _known(c["clock_hz_after"]) else "—"
-        frac = percent(c["frac_of_peak"]) if _known(c["frac_of_peak"]) else "—"
+        clock = si(c["clock_hz_after"], "Hz") if known(c["clock_hz_after"]) else "—"
+        frac = percent(c["frac_of_peak"]) if known(c["frac_of_peak"]) else "—"
         print(
             f"{c['dtype']:5s} {shape:>16s} {seconds(c['time_median_s']):>9s} "
             f"{si(c['achieved_ops_per_s'], rate_unit(c['dtype'])):>14s} {frac:>7s} "
-            f"{c['timing_mode']:>5s} {percent(c['rel_noise'], 2):>7s} {clock:>9s}  "
-            f"{c['stop_reason']}"
+            f"{c['timing_mode']:>5s} {percent(c['rel_noise'], 2):>7s} {clock:>9s} "
+            f"{_energy_cells(c)}  {c['stop_reason']}"
         )
     for dtype in ("bf16", "fp8"):
         ok = cases[(cases["dtype"] == dtype) & (cases["status"] == "ok")]
@@ -115,27 +108,29 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--label", default="matmul", help="prefix of the baseline file names")
+    parser.add_argument("--no-anchor", action="store_true", help="bf16 8192^3 is not in this run")
     args = parser.parse_args()
     try:
-        run = load_run(args.run_dir)
+        run, identity, row = open_gpu_run(args.run_dir)
     except ValueError as exc:
         print(f"gpu_check: {exc}", file=sys.stderr)
         return 2
-    identity_data = run.meta["device_facts"]["identity"]
-    if "compute_capability" not in identity_data:
-        print("gpu_check: this run was not on a GPU", file=sys.stderr)
-        return 2
-    identity = GpuIdentity(**identity_data)
-    row = find_row(identity.name, identity.compute_capability)
     sku = row.sku if row is not None else None
     print(f"device: {identity.name} (cc {identity.compute_capability}, {identity.sm_count} SMs)")
+    power, idle = run.meta.get("power_source") or {}, run.meta.get("idle") or {}
+    idle_w = idle.get("power_w")
+    print(
+        f"power: {power.get('name')} ({power.get('scope') or power.get('reason')}); idle "
+        f"{'unknown' if idle_w is None else f'{idle_w:.1f} W'}; energy counter update period "
+        f"{power.get('counter_update_period_s')} s"
+    )
     print_figures(run.cases, sku)
-    target = args.out_dir / sku_key(identity)
-    target.mkdir(parents=True, exist_ok=True)
-    for name in ("run.json", "cases.jsonl", "summary.csv"):
-        shutil.copy2(args.run_dir / name, target / name)
-    print(f"baseline files -> {target}")
-    found = problems_of(run.cases)
+    target = save_baseline(args.run_dir, args.out_dir, identity, args.label)
+    print(f"baseline files -> {target}/{args.label}-*")
+    found = problems_of(run.cases, row.tdp_w if row else None, need_anchor=not args.no_anchor)
+    if power.get("name") == "nvml" and idle_w is not None and idle_w <= 0:
+        found.append(f"idle power {idle_w} W")
     for line in found:
         print(f"IMPLAUSIBLE: {line}")
     print("plausible" if not found else f"{len(found)} implausible figure(s)")

@@ -141,7 +141,13 @@ class FakeGpu:
     persistence_mode: int = NVML_FEATURE_ENABLED
     ecc_mode: tuple[int, int] = (NVML_FEATURE_ENABLED, NVML_FEATURE_ENABLED)
     mig_mode: tuple[int, int] = (NVML_DEVICE_MIG_DISABLE, NVML_DEVICE_MIG_DISABLE)
+    total_energy_mj: Any = 1_000_000
+    power_instant_mw: Any = 72_500
+    power_average_mw: Any = 72_000
+    violation_ns: dict[int, Any] = field(default_factory=dict)  # field id -> cumulative ns
+    parent_gpu: FakeGpu | None = None  # set on a MIG slice: the GPU it lives on
     errors: dict[str, int] = field(default_factory=dict)  # NVML function name -> error code
+    field_errors: dict[int, int] = field(default_factory=dict)  # field id -> error code
 
     def read(self, attr: str) -> Any:
         value = getattr(self, attr)
@@ -286,6 +292,45 @@ class FakePynvml:
         assert sensor == NVML_TEMPERATURE_GPU
         return self._device("nvmlDeviceGetTemperature", h, "temperature_c")
 
+    # energy (mJ), field values, MIG
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: FakeGpu) -> int:
+        return int(self._device("nvmlDeviceGetTotalEnergyConsumption", h, "total_energy_mj"))
+
+    def nvmlDeviceGetFieldValues(self, h: FakeGpu, field_ids: list[int]) -> list[FieldValue]:
+        self._enter("nvmlDeviceGetFieldValues", h)
+        sources = {186: "power_instant_mw", 185: "power_average_mw"}
+        out = []
+        for fid in field_ids:
+            code = h.field_errors.get(fid)
+            if code is None and fid not in sources and fid not in h.violation_ns:
+                code = NVML_ERROR_NOT_SUPPORTED
+            if code is not None:
+                out.append(FieldValue(fid, code, 1, FieldUnion()))
+                continue
+            raw = h.read(sources[fid]) if fid in sources else h.violation_ns[fid]
+            raw = raw() if callable(raw) else raw
+            if fid in sources:
+                out.append(FieldValue(fid, NVML_SUCCESS, 1, FieldUnion(uiVal=int(raw))))
+            else:
+                out.append(FieldValue(fid, NVML_SUCCESS, 3, FieldUnion(ullVal=int(raw))))
+        return out
+
+    def nvmlDeviceIsMigDeviceHandle(self, h: FakeGpu) -> int:
+        self._enter("nvmlDeviceIsMigDeviceHandle", h)
+        return int(h.parent_gpu is not None)
+
+    def nvmlDeviceGetDeviceHandleFromMigDeviceHandle(self, h: FakeGpu) -> FakeGpu:
+        self._enter("nvmlDeviceGetDeviceHandleFromMigDeviceHandle", h)
+        if h.parent_gpu is None:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return h.parent_gpu
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
+        self._enter("nvmlDeviceGetHandleByIndex")
+        if not 0 <= index < len(self.gpus):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        return self.gpus[index]
+
     # modes
     def nvmlDeviceGetPersistenceMode(self, h: FakeGpu) -> int:
         return self._device("nvmlDeviceGetPersistenceMode", h, "persistence_mode")
@@ -297,7 +342,76 @@ class FakePynvml:
         return list(self._device("nvmlDeviceGetMigMode", h, "mig_mode"))
 
 
+@dataclass
+class FieldUnion:
+    """c_nvmlValue_t: flopwatt reads the member that valueType names."""
+
+    dVal: float = 0.0
+    uiVal: int = 0
+    ulVal: int = 0
+    ullVal: int = 0
+    sllVal: int = 0
+    siVal: int = 0
+    usVal: int = 0
+
+
+@dataclass
+class FieldValue:
+    """c_nvmlFieldValue_t with the members flopwatt reads."""
+
+    fieldId: int
+    nvmlReturn: int
+    valueType: int
+    value: FieldUnion
+
+
 def install(monkeypatch: Any, fake: FakePynvml) -> FakePynvml:
     """Make `import pynvml` (inside bench.power.nvml.open_nvml) return the fake."""
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     return fake
+
+
+class EnergyCounter:
+    """A scripted total-energy counter in mJ: constant power, updated every `period_s`.
+
+    `reset_after_s` makes it restart from zero that long after creation, as a driver reload
+    does. Time is real (perf_counter) because the sampler under test is a real thread.
+    """
+
+    def __init__(
+        self,
+        power_w: float,
+        period_s: float = 0.02,
+        start_mj: int = 5_000_000,
+        reset_after_s: float | None = None,
+    ) -> None:
+        import time
+
+        self._clock = time.perf_counter
+        self._t0 = self._clock()
+        self.power_w = power_w
+        self.period_s = period_s
+        self.start_mj = start_mj
+        self.reset_after_s = reset_after_s
+
+    def __call__(self) -> int:
+        elapsed = self._clock() - self._t0
+        base = self.start_mj
+        if self.reset_after_s is not None and elapsed >= self.reset_after_s:
+            elapsed -= self.reset_after_s
+            base = 0
+        ticks = int(elapsed / self.period_s)
+        return int(base + self.power_w * 1000 * ticks * self.period_s)
+
+
+class FailAfter:
+    """A field that returns `value` for the first `n` reads, then raises an NVML error."""
+
+    def __init__(self, value: Any, n: int, code: int = NVML_ERROR_UNKNOWN) -> None:
+        self.value, self.n, self.code, self.reads = value, n, code, 0
+
+    def __call__(self) -> Any:
+        self.reads += 1
+        if self.reads > self.n:
+            raise NVMLError(self.code)
+        return self.value

@@ -137,6 +137,10 @@ def test_a_shape_that_does_not_fit_is_skipped_and_the_run_goes_on(tmp_path, caps
         (["run", "--timing", "warm"], "invalid choice"),
         (["run", "--device", "cpu", "--timing", "graph"], "needs a CUDA device"),
         (["run", "--bogus"], "unrecognized arguments"),
+        (["run", "--device", "cpu", "--power", "nvml"], "--power nvml: NVML measures NVIDIA"),
+        (["run", "--device", "cpu", "--power", "estimate"], "pass --tdp-w"),
+        (["run", "--power", "joulemeter"], "invalid choice"),
+        (["run", "--energy-window-s", "0"], "must be a positive"),
         (["peaks", "--gpu-name", "NVIDIA H100 PCIe"], "--compute-capability"),
     ],
 )

@@ -19,6 +19,7 @@ def row(
     dtype="bf16", shape="8192x8192x8192", status="ok", frac=0.8, measured=1.0, wall=1.5, reason=None
 ):
     return {
+        "kernel": "matmul",
         "dtype": dtype,
         "params.shape_label": shape,
         "status": status,
@@ -83,3 +84,26 @@ def test_a_cpu_run_is_refused_as_bad_input(tmp_path, capsys):
         env={"PYTHONPATH": str(ROOT), "PATH": ""},
     )
     assert done.returncode == 2 and "not on a GPU" in done.stderr
+
+
+def test_power_rules_fire_on_implausible_energy():
+    def energy(power, ratio=1.0):
+        return {
+            **row(),
+            "avg_power_w": power,
+            "energy_counter_vs_integral": ratio,
+            "ops_per_j": 1e12,
+        }
+
+    assert gpu_check.problems_of(pd.DataFrame([energy(650.0, 1.05)]), tdp_w=700.0) == []
+    frame = pd.DataFrame([energy(0.0), energy(1200.0), energy(500.0, 1.3)])
+    found = gpu_check.problems_of(frame, tdp_w=700.0)
+    assert any("0.0 W measured" in f for f in found)
+    assert any("above 1.5 x the 700 W TDP" in f for f in found)
+    assert any("counter / power integral = 1.30" in f for f in found)
+
+
+def test_a_run_without_the_anchor_shape_can_be_checked():
+    frame = pd.DataFrame([row(shape="4096x4096x4096")])
+    assert gpu_check.problems_of(frame, need_anchor=False) == []
+    assert "not measured" in gpu_check.problems_of(frame)[0]

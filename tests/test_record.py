@@ -51,6 +51,18 @@ def test_round_trip_keeps_every_field_and_nests_params(tmp_path):
     assert summary[0].startswith("case_id,kernel,shape") and "8x8x8" in summary[1]
 
 
+def test_power_traces_are_stored_beside_the_samples(tmp_path):
+    writer = RunWriter(tmp_path / "run", {})
+    r = result()
+    writer.append(r, None, {"t_s": [0.0, 0.05], "power_w": [300.0, 310.0]})
+    writer.update_meta(idle={"power_w": 70.0})
+    writer.finish("complete")
+    run = load_run(tmp_path / "run")
+    assert r.trace_file == "traces/0000-matmul-fp32-8x8x8.parquet"
+    assert list(run.trace(r.case_id)["power_w"]) == [300.0, 310.0]
+    assert run.meta["idle"] == {"power_w": 70.0}
+
+
 def test_stored_json_has_no_nan_or_infinity(tmp_path):
     line = result(rel_noise=float("nan"), time_median_s=float("inf")).to_json()
     assert "NaN" not in line and "Infinity" not in line

@@ -1,20 +1,97 @@
-"""Power sources. bench/power/nvml.py is the only module that imports pynvml."""
+"""Power sources, chosen once by the CLI. bench/power/nvml.py is the only pynvml import.
+
+`auto` takes the best source the device has and records why it skipped the better ones:
+on CUDA NVML, then an estimate from the peak table's TDP; on a CPU RAPL, then an estimate
+from --tdp-w; else none. A source asked for by name that cannot work is an error.
+"""
 
 from __future__ import annotations
 
-from bench.power.base import PowerSource
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.devices.base import DeviceFacts, GpuIdentity
+from bench.power.base import PowerSource, PowerUnavailable
 from bench.power.null import NullPowerSource
 
-__all__ = ["NullPowerSource", "PowerSource", "open_power_source"]
+__all__ = ["POWER_CHOICES", "NullPowerSource", "PowerChoice", "PowerSource", "open_power_source"]
 
-PLACEHOLDER_REASON = "energy measurement arrives with the power issue; no source opened"
+POWER_CHOICES = ("auto", "nvml", "rapl", "estimate", "none")
 
 
-def open_power_source(kind: str) -> PowerSource:
-    """The power source for a device kind ("cuda", "cpu", ...).
+@dataclass
+class PowerChoice:
+    """The opened source and, for `auto`, why each better source was not used."""
 
-    Placeholder: until the power issue lands this returns NullPowerSource for every kind, so
-    energy is None with PLACEHOLDER_REASON and the runner's single code path already holds.
-    """
-    del kind  # chosen per kind once real sources exist
-    return NullPowerSource(PLACEHOLDER_REASON)
+    source: PowerSource
+    requested: str
+    skipped: list[str] = field(default_factory=list)
+
+
+def _gpu_tdp(identity: GpuIdentity) -> tuple[float | None, str]:
+    from bench.peaks import AmbiguousPeakError, find_row
+
+    try:
+        row = find_row(identity.name, identity.compute_capability)
+    except AmbiguousPeakError as exc:
+        return None, str(exc)
+    if row is None or row.tdp_w is None:
+        return None, f"{identity.name} has no TDP in the peak table"
+    return row.tdp_w, f"peak table, {row.sku}"
+
+
+def _open(
+    kind: str, facts: DeviceFacts, tdp_w: float | None, environ: Mapping[str, str], powercap: Path
+) -> PowerSource:
+    """One named source, or PowerUnavailable saying why not."""
+    if kind == "nvml":
+        if facts.kind != "cuda":
+            raise PowerUnavailable("NVML measures NVIDIA GPUs; this run is on a CPU")
+        from bench.power.nvml_source import NvmlPowerSource
+
+        return NvmlPowerSource.open(facts, environ)
+    if kind == "rapl":
+        if facts.kind != "cpu":
+            raise PowerUnavailable("RAPL measures CPU packages; this run is on a GPU")
+        from bench.power.rapl import RaplPowerSource
+
+        return RaplPowerSource.open(powercap)
+    if kind == "estimate":
+        from bench.power.estimate import EstimatePowerSource
+
+        if tdp_w is not None:
+            return EstimatePowerSource(tdp_w, "--tdp-w", facts.kind)
+        if isinstance(facts.identity, GpuIdentity):
+            table_tdp, source = _gpu_tdp(facts.identity)
+            if table_tdp is not None:
+                return EstimatePowerSource(table_tdp, source, facts.kind)
+            raise PowerUnavailable(f"no TDP to estimate from ({source}); pass --tdp-w")
+        raise PowerUnavailable("a CPU has no TDP in the peak table; pass --tdp-w")
+    if kind == "none":
+        return NullPowerSource("--power none")
+    raise PowerUnavailable(f"unknown power source {kind!r}; choose from {', '.join(POWER_CHOICES)}")
+
+
+def open_power_source(
+    choice: str,
+    facts: DeviceFacts,
+    *,
+    tdp_w: float | None = None,
+    environ: Mapping[str, str] | None = None,
+    powercap: Path = Path("/sys/class/powercap"),
+) -> PowerChoice:
+    """The source for `choice` on this device; PowerUnavailable if a named one cannot work."""
+    environ = os.environ if environ is None else environ
+    if choice != "auto":
+        return PowerChoice(_open(choice, facts, tdp_w, environ, powercap), choice)
+    order = ("nvml", "estimate") if facts.kind == "cuda" else ("rapl", "estimate")
+    skipped = []
+    for kind in order:
+        try:
+            return PowerChoice(_open(kind, facts, tdp_w, environ, powercap), "auto", skipped)
+        except PowerUnavailable as exc:
+            skipped.append(f"{kind}: {exc}")
+    reason = "no power source: " + "; ".join(skipped)
+    return PowerChoice(NullPowerSource(reason), "auto", skipped)

@@ -20,5 +20,17 @@ class NullPowerSource:
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "available": self.available, "reason": self.reason}
 
+    def start_window(self) -> Any:
+        raise RuntimeError(f"no power source: {self.reason}")
+
+    def update_period_s(self) -> None:
+        return None
+
+    def has_idle_model(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        """Nothing to release."""
+
     def __repr__(self) -> str:
         return f"NullPowerSource(reason={self.reason!r})"

@@ -44,6 +44,17 @@ CLOCK_EVENT_REASON_BITS: tuple[tuple[int, str], ...] = (
     (0x400, "Reliability"),
 )
 
+# nvml.h field ids (stable ABI numbers; nvidia-ml-py names them NVML_FI_DEV_*).
+FIELD_POWER_AVERAGE = 185
+FIELD_POWER_INSTANT = 186
+VIOLATION_FIELDS = {
+    "sw_power_cap": 74,
+    "sync_boost": 76,
+    "sw_thermal": 269,
+    "hw_thermal": 270,
+    "hw_power_brake": 271,
+}
+
 _INSTALL_HINT = "install nvidia-ml-py (`pip install nvidia-ml-py`)"
 _LOOKUP_HINT = "check CUDA_VISIBLE_DEVICES and that torch and NVML see the same GPUs"
 _DRIVER_HINT = "run on a machine with an NVIDIA driver, or expect power and NVML fields as None"
@@ -184,6 +195,20 @@ def _mhz_to_hz(value: Any) -> float:
     return float(value) * 1e6
 
 
+def _mj_to_j(value: Any) -> float:
+    return float(value) / 1000.0
+
+
+def _ns_to_s(value: Any) -> float:
+    return float(value) / 1e9
+
+
+def _field_number(entry: Any) -> float:
+    """The value of a c_nvmlFieldValue_t, read through the union member its type names."""
+    member = ("dVal", "uiVal", "ulVal", "ullVal", "sllVal", "siVal", "usVal")[entry.valueType]
+    return float(getattr(entry.value, member))
+
+
 def _text(value: Any) -> str:
     """NVML strings arrive as str from new bindings and bytes from old ones."""
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -280,6 +305,55 @@ class NvmlDevice:
         )
         return _convert(reading, float)
 
+    # energy and the power sampler's fields
+    def total_energy_j(self) -> Reading[float]:
+        """Energy since the driver loaded (Volta and newer), from a hardware accumulator."""
+        return _convert(self._get("nvmlDeviceGetTotalEnergyConsumption"), _mj_to_j)
+
+    def field_values(self, field_ids: tuple[int, ...]) -> dict[int, Reading[float]]:
+        """Several NVML fields in one call (cheap); each entry carries its own return code."""
+        values, reason = self._get("nvmlDeviceGetFieldValues", list(field_ids))
+        if values is None:
+            return {fid: (None, reason) for fid in field_ids}
+        out: dict[int, Reading[float]] = {}
+        for fid, entry in zip(field_ids, values, strict=True):
+            if entry.nvmlReturn != 0:
+                err = self._lib.NVMLError(entry.nvmlReturn)
+                out[fid] = (None, _reason_for(self._lib, f"field {fid}", err))
+            else:
+                out[fid] = (_field_number(entry), None)
+        return out
+
+    def power_instant_average_w(self) -> tuple[Reading[float], Reading[float]]:
+        """(instant, 1-second average) board power, named explicitly instead of GetPowerUsage,
+        whose meaning changes between GPU generations."""
+        ids = (FIELD_POWER_INSTANT, FIELD_POWER_AVERAGE)
+        got = self.field_values(ids)
+        return _convert(got[ids[0]], _mw_to_w), _convert(got[ids[1]], _mw_to_w)
+
+    def violation_times_s(self) -> dict[str, Reading[float]]:
+        """Cumulative time spent clock-limited per reason since driver load (ns -> s).
+
+        Read at window edges these say how long the window was throttled, which the sampled
+        reason bitmask can miss between samples.
+        """
+        got = self.field_values(tuple(VIOLATION_FIELDS.values()))
+        return {name: _convert(got[fid], _ns_to_s) for name, fid in VIOLATION_FIELDS.items()}
+
+    def is_mig(self) -> bool:
+        """True for a MIG slice, whose power and energy can only be read on its parent GPU."""
+        value, _ = self._get("nvmlDeviceIsMigDeviceHandle")
+        return bool(value)
+
+    def parent(self) -> NvmlDevice:
+        """The whole GPU a MIG slice lives on (itself when not a slice)."""
+        if not self.is_mig():
+            return self
+        handle, reason = self._get("nvmlDeviceGetDeviceHandleFromMigDeviceHandle")
+        if handle is None:
+            raise NvmlUnavailable(f"cannot find the GPU of this MIG slice ({reason})")
+        return NvmlDevice(self._lib, handle)
+
     # modes
     def persistence_mode(self) -> Reading[bool]:
         enabled = self._lib.NVML_FEATURE_ENABLED
@@ -335,6 +409,13 @@ class Nvml:
         raise NvmlUnavailable(
             f"no NVML device with UUID {uuid} (tried {' and '.join(candidates)}); {_LOOKUP_HINT}"
         ) from failures[-1]
+
+    def device_by_index(self, index: int) -> NvmlDevice:
+        """NVML's index-th device, in PCI order: only a last resort, CUDA may order differently."""
+        handle, reason = _call(self._lib, "nvmlDeviceGetHandleByIndex", index)
+        if handle is None:
+            raise NvmlUnavailable(f"no NVML device with index {index} ({reason})")
+        return NvmlDevice(self._lib, handle)
 
     def device_by_pci_bus_id(self, bus_id: str) -> NvmlDevice:
         """The device at this PCI bus id, in any of the CUDA, NVML or lspci spellings."""

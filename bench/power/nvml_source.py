@@ -1,0 +1,278 @@
+"""NvmlPowerSource: GPU energy from NVML's hardware counter, cross-checked by sampled power.
+
+Per window: the total-energy counter and the throttle-time counters are read at the edges,
+and a 20 Hz sampler records power (instant and 1 s average), SM and memory clocks,
+temperature and the clock-event reasons. The counter is the headline figure; the trapezoidal
+integral of the sampled power is the cross-check, and the fallback (labelled as such) where
+the counter cannot be used. A MIG slice is measured on its parent GPU and said to be.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from bench.devices.base import DeviceFacts
+from bench.power.base import (
+    NVML_COUNTER,
+    NVML_INTEGRAL,
+    EnergyReading,
+    PowerSample,
+    PowerUnavailable,
+)
+from bench.power.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
+from bench.power.sampler import DEFAULT_RATE_HZ, Sampler, probe_update_period, trapezoid_energy
+
+SCOPE = "GPU board (NVML)"
+
+
+def visible_device_target(torch_index: int, cuda_visible_devices: str | None) -> tuple[str, Any]:
+    """("uuid", "GPU-…") or ("index", n): which NVML device torch's device index means.
+
+    Only the last resort when torch exposes neither UUID nor PCI bus id. CUDA_VISIBLE_DEVICES
+    lists indices or UUIDs; NVML indices follow PCI order, which CUDA also uses only when
+    CUDA_DEVICE_ORDER=PCI_BUS_ID, so an index here can still be wrong (the caller warns).
+    """
+    if cuda_visible_devices is None or not cuda_visible_devices.strip():
+        return "index", torch_index
+    entries = [e.strip() for e in cuda_visible_devices.split(",") if e.strip()]
+    if torch_index >= len(entries):
+        raise PowerUnavailable(
+            f"torch device {torch_index} is not in CUDA_VISIBLE_DEVICES={cuda_visible_devices}"
+        )
+    entry = entries[torch_index]
+    return ("index", int(entry)) if entry.isdigit() else ("uuid", entry)
+
+
+def match_device(
+    nvml: Nvml, facts: DeviceFacts, environ: Mapping[str, str]
+) -> tuple[NvmlDevice, str]:
+    """The NVML device of a torch device: by UUID, else PCI bus id, else CUDA_VISIBLE_DEVICES."""
+    reasons = []
+    for key, lookup in (("uuid", nvml.device_by_uuid), ("pci_bus_id", nvml.device_by_pci_bus_id)):
+        value = facts.extra.get(key)
+        if value:
+            try:
+                return lookup(str(value)), key
+            except NvmlUnavailable as exc:
+                reasons.append(str(exc))
+    kind, target = visible_device_target(
+        int(facts.extra.get("index", 0)), environ.get("CUDA_VISIBLE_DEVICES")
+    )
+    try:
+        if kind == "uuid":
+            return nvml.device_by_uuid(target), "CUDA_VISIBLE_DEVICES uuid"
+        return nvml.device_by_index(target), "index (PCI order; may differ from CUDA's order)"
+    except NvmlUnavailable as exc:
+        reasons.append(str(exc))
+    raise PowerUnavailable("; ".join(reasons))
+
+
+def choose_energy(
+    counter_j: float | None,
+    counter_reason: str | None,
+    integral_j: float | None,
+    window_s: float,
+    update_period_s: float | None,
+    failure: str | None,
+) -> tuple[float | None, str | None, str | None]:
+    """(energy_j, energy_source, reason) for a window, by the rules of DESIGN.md.
+
+    Refuse windows shorter than the counter's update period and windows during which NVML
+    failed; prefer the counter; fall back to the integral, labelled, when the counter did not
+    advance or went backwards (a driver reload resets it); never report zero or negative.
+    """
+    if failure is not None:
+        return None, None, f"NVML failed during the window: {failure}"
+    if update_period_s is not None and window_s < update_period_s:
+        return (
+            None,
+            None,
+            (
+                f"window {window_s:.3f} s is shorter than the energy counter's "
+                f"update period {update_period_s:.3f} s"
+            ),
+        )
+    if counter_j is not None and counter_j > 0:
+        return counter_j, NVML_COUNTER, None
+    if counter_j is None:
+        why = f"energy counter unavailable ({counter_reason})"
+    elif counter_j < 0:
+        why = "energy counter went backwards (driver reload?)"
+    else:
+        why = "energy counter did not advance"
+    if integral_j is not None and integral_j > 0:
+        return integral_j, NVML_INTEGRAL, f"{why}; sampled power integrated instead"
+    return None, None, f"{why}, and no usable power samples"
+
+
+class NvmlWindow:
+    """One open window: counters read at start, the sampler running until stop()."""
+
+    def __init__(self, source: NvmlPowerSource) -> None:
+        self._source = source
+        device = source.energy_device
+        self._counter_start = device.total_energy_j()
+        self._throttle_start = device.violation_times_s()
+        self._channel = source.power_channel()
+        self._start = source.clock()
+        self._sampler = Sampler(self._sample, source.rate_hz, source.clock).start()
+
+    def _sample(self, now: float) -> PowerSample:
+        device = self._source.energy_device
+        instant, average = device.power_instant_average_w()
+        if self._channel == "instant" and instant[0] is None:
+            raise NvmlCallFailed("power field (instant)", str(instant[1]))
+        if self._channel == "average" and average[0] is None:
+            raise NvmlCallFailed("power field (average)", str(average[1]))
+        power = instant[0] if self._channel == "instant" else average[0]
+        if self._channel == "usage":
+            power, reason = device.power_usage_w()
+            if power is None:
+                raise NvmlCallFailed("nvmlDeviceGetPowerUsage", str(reason))
+        return PowerSample(
+            t_s=now,
+            power_w=power,
+            power_avg_w=average[0],
+            sm_clock_hz=device.sm_clock_hz()[0],
+            mem_clock_hz=device.mem_clock_hz()[0],
+            temp_c=device.temperature_c()[0],
+            event_reasons=device.clocks_event_reasons()[0],
+        )
+
+    def stop(self, window_s: float) -> EnergyReading:
+        samples = tuple(self._sampler.stop())
+        end = self._source.clock()
+        failure = None if self._sampler.error is None else str(self._sampler.error)
+        device = self._source.energy_device
+        try:
+            counter_end = device.total_energy_j()
+            throttle_end = device.violation_times_s()
+        except NvmlCallFailed as exc:
+            counter_end, throttle_end = (None, str(exc)), {}
+            failure = failure or str(exc)
+        counter_j, counter_reason = _delta(self._counter_start, counter_end)
+        if counter_j is None and self._counter_start[0] is not None:
+            failure = failure or f"energy counter stopped answering ({counter_reason})"
+        integral = trapezoid_energy(
+            [s.t_s for s in samples], [s.power_w for s in samples], self._start, end
+        )
+        energy, source, reason = choose_energy(
+            counter_j, counter_reason, integral, window_s, self._source.update_period_s(), failure
+        )
+        throttle = {
+            name: end_value - self._throttle_start[name][0]
+            for name, (end_value, _) in throttle_end.items()
+            if end_value is not None and self._throttle_start[name][0] is not None
+        }
+        return EnergyReading(
+            energy_j=energy,
+            energy_source=source,
+            reason=reason,
+            window_s=window_s,
+            integral_j=integral,
+            counter_j=counter_j,
+            samples=samples,
+            throttle_time_s=throttle,
+            scope=self._source.scope,
+        )
+
+
+def _delta(
+    start: tuple[float | None, str | None], end: tuple[float | None, str | None]
+) -> tuple[float | None, str | None]:
+    if start[0] is None:
+        return None, start[1]
+    if end[0] is None:
+        return None, end[1]
+    return end[0] - start[0], None
+
+
+class NvmlPowerSource:
+    """Energy of one GPU through NVML."""
+
+    name = "nvml"
+    available = True
+
+    def __init__(
+        self,
+        nvml: Nvml,
+        device: NvmlDevice,
+        matched_by: str,
+        rate_hz: float = DEFAULT_RATE_HZ,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._nvml = nvml
+        self.device = device
+        self.matched_by = matched_by
+        self.mig = device.is_mig()
+        self.energy_device = device.parent()
+        self.rate_hz = rate_hz
+        self.clock = clock
+        self.scope = SCOPE + (": the whole GPU this MIG slice lives on" if self.mig else "")
+        self.reason: str | None = (
+            "MIG slice: power and energy are the whole GPU's, shared with other slices"
+            if self.mig
+            else None
+        )
+        self._period: float | None = None
+        self._period_probed = False
+
+    @classmethod
+    def open(
+        cls,
+        facts: DeviceFacts,
+        environ: Mapping[str, str],
+        opener: Callable[[], Nvml] = open_nvml,
+        **kwargs: Any,
+    ) -> NvmlPowerSource:
+        """Match the torch device in NVML, or raise PowerUnavailable saying why."""
+        try:
+            nvml = opener()
+        except NvmlUnavailable as exc:
+            raise PowerUnavailable(str(exc)) from exc
+        try:
+            device, matched_by = match_device(nvml, facts, environ)
+            return cls(nvml, device, matched_by, **kwargs)
+        except (PowerUnavailable, NvmlUnavailable) as exc:
+            nvml.close()
+            raise PowerUnavailable(str(exc)) from exc
+
+    def power_channel(self) -> str:
+        """Which power reading the sampler integrates: instant, else average, else usage."""
+        instant, average = self.energy_device.power_instant_average_w()
+        if instant[0] is not None:
+            return "instant"
+        return "average" if average[0] is not None else "usage"
+
+    def update_period_s(self) -> float | None:
+        """Measured once, by polling the counter at idle; None if it cannot be told."""
+        if not self._period_probed:
+            self._period_probed = True
+            self._period = probe_update_period(
+                lambda: self.energy_device.total_energy_j()[0], clock=self.clock
+            )
+        return self._period
+
+    def has_idle_model(self) -> bool:
+        return True
+
+    def start_window(self) -> NvmlWindow:
+        return NvmlWindow(self)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "available": True,
+            "reason": self.reason,
+            "scope": self.scope,
+            "matched_by": self.matched_by,
+            "mig_slice": self.mig,
+            "sample_rate_hz": self.rate_hz,
+            "power_channel": self.power_channel(),
+            "counter_update_period_s": self.update_period_s(),
+        }
+
+    def close(self) -> None:
+        self._nvml.close()

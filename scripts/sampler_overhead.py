@@ -1,0 +1,91 @@
+"""Sampler overhead: is a kernel slower while the 20 Hz power sampler runs beside it?
+
+Measures the same kernel with and without an open power window, in interleaved pairs
+(A/B/A/B) in one process, and prints the ratio of median per-call times (with / without);
+the target is at most 1.01. On a CUDA device the real NVML source samples the real GPU. On
+a CPU the sampler thread is the real one, reading a scripted NVML (tests/fake_pynvml.py) at
+the same rate, because no power sensor is readable here.
+
+    python scripts/sampler_overhead.py [--device auto|cpu|cuda] [--pairs 10] [--rate-hz 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from bench.devices import get_backend
+from bench.devices.base import DeviceFacts, GpuIdentity
+from bench.power.nvml_source import NvmlPowerSource
+from bench.timing import Policy, measure
+
+
+def cpu_power_source(rate_hz: float) -> NvmlPowerSource:
+    """The real NvmlPowerSource and sampler thread over the scripted fake pynvml."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from fake_pynvml import EnergyCounter, FakeGpu, FakePynvml
+
+    sys.modules["pynvml"] = FakePynvml([FakeGpu(total_energy_mj=EnergyCounter(100.0))])
+    identity = GpuIdentity("nvidia", "NVIDIA H100 80GB HBM3", "9.0", 132)
+    facts = DeviceFacts("cuda", "cuda:0", identity, {"uuid": FakeGpu().uuid})
+    return NvmlPowerSource.open(facts, {}, rate_hz=rate_hz)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--pairs", type=int, default=10)
+    parser.add_argument("--rate-hz", type=float, default=20.0)
+    parser.add_argument("--size", type=int, default=0, help="matmul size (default by device)")
+    args = parser.parse_args()
+
+    backend = get_backend(args.device)
+    on_gpu = backend.kind == "cuda"
+    if on_gpu:
+        power = NvmlPowerSource.open(backend.facts(), {}, rate_hz=args.rate_hz)
+    else:
+        power = cpu_power_source(args.rate_hz)
+    n = args.size or (8192 if on_gpu else 512)
+    dtype = torch.bfloat16 if on_gpu else torch.float32
+    device = backend.torch_device()
+    a, b = (
+        torch.randn(n, n, device=device, dtype=dtype),
+        torch.randn(n, n, device=device, dtype=dtype),
+    )
+    c = torch.empty(n, n, device=device, dtype=dtype)
+    policy = Policy(warmup_min_s=0.2, warmup_max_s=1.0, min_time_s=1.0, timeout_s=2.0)
+
+    def run() -> None:
+        torch.mm(a, b, out=c)
+
+    ratios = []
+    print(
+        f"{n}^3 {dtype} matmul on {backend.label}, sampler at {args.rate_hz:g} Hz "
+        f"({'real NVML' if on_gpu else 'scripted NVML'})"
+    )
+    for pair in range(args.pairs):
+        without = measure(run, backend, policy).summary.median_s
+        window = power.start_window()
+        with_sampler = measure(run, backend, policy).summary.median_s
+        reading = window.stop(1.0)
+        ratios.append(with_sampler / without)
+        print(
+            f"{pair:>3}  without {without * 1e3:8.3f} ms  with {with_sampler * 1e3:8.3f} ms  "
+            f"ratio {ratios[-1]:.4f}  ({len(reading.samples)} samples)"
+        )
+    power.close()
+    backend.close()
+    ratio = statistics.median(ratios)
+    print(
+        f"median ratio with/without sampler = {ratio:.4f} "
+        f"({'within' if ratio <= 1.01 else 'OVER'} the 1% budget)"
+    )
+    return 0 if ratio <= 1.01 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
