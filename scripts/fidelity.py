@@ -1,12 +1,12 @@
 """Fidelity: flopwatt's CPU timing against torch.utils.benchmark on the same op, same threads.
 
 Both measure a 1024^3 fp32 matmul (C = A @ B^T into a preallocated C) in this one process,
-in many short interleaved pairs (A/B/A/B): on a shared VM the machine's speed drifts by 10-30%
-over tens of seconds, so only measurements taken side by side can be compared. Prints each
+in many short interleaved pairs (A/B, B/A, ...): on a shared VM the machine's speed drifts by
+10-30% over tens of seconds, so only measurements taken side by side can be compared. Prints each
 pair's achieved FLOP/s and the median of the per-pair ratios (flopwatt / torch Timer); the
 target is within 3%.
 
-    python scripts/fidelity.py [--size 1024] [--threads N] [--pairs 15] [--seconds 1]
+    python scripts/fidelity.py [--size 1024] [--threads N] [--pairs 30] [--seconds 0.5]
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    parser.add_argument("--pairs", type=int, default=15)
-    parser.add_argument("--seconds", type=float, default=1.0, help="measuring time per side")
+    parser.add_argument("--pairs", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=0.5, help="measuring time per side")
     args = parser.parse_args()
 
     n = args.size
@@ -50,8 +50,13 @@ def main() -> int:
     print(f"{n}^3 fp32 matmul, {args.threads} threads")
     print(f"{'pair':>4} {'flopwatt GFLOP/s':>17} {'Timer GFLOP/s':>14} {'ratio':>7}")
     for pair in range(args.pairs):
-        ours = measure(lambda: torch.mm(a, bt, out=c), backend, policy)
-        theirs = timer.blocked_autorange(min_run_time=args.seconds)
+        # Alternate which side goes first (ABBA), so a drift within a pair cancels out.
+        if pair % 2:
+            theirs = timer.blocked_autorange(min_run_time=args.seconds)
+            ours = measure(lambda: torch.mm(a, bt, out=c), backend, policy)
+        else:
+            ours = measure(lambda: torch.mm(a, bt, out=c), backend, policy)
+            theirs = timer.blocked_autorange(min_run_time=args.seconds)
         ours_rate = flops / ours.summary.median_s
         theirs_rate = flops / theirs.median
         ratios.append(ours_rate / theirs_rate)
