@@ -14,10 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UsageError
+from bench.cli_results import RESULT_COMMANDS, add_result_commands
+from bench.distributed import RankFailure  # stdlib-only at import: --help stays torch-free
+from bench.errors import UsageError, check_writable
 
 EXIT_USAGE = 2
+EXIT_RANK_FAILURE = 3  # a rank died or hung (bench.distributed.RankFailure)
 DEFAULT_OUT = Path("results/runs")
+DEFAULT_BASELINES = Path("results/baselines")  # bench.ceiling.store's default too
 
 
 def _positive_float(text: str) -> float:
@@ -77,6 +81,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--mask", help="attention masks, comma-separated: none,causal")
     run.add_argument("--pass", dest="passes", help="attention passes: fwd,bwd,fwdbwd")
     run.add_argument("--backend", help="SDPA backends: auto,flash,efficient,cudnn,math")
+    run.add_argument(
+        "--bytes", help="collective sizes, comma-separated: 8,64K,1Mi,1Gi (Ki/Mi/Gi = 2^10/20/30)"
+    )
+    run.add_argument("--collective", help="collectives: allreduce,allgather,reduce_scatter")
+    run.add_argument("--place", help="collective buffer placement: out,in (nccl-tests' two)")
+    run.add_argument(
+        "--step", help="scaling step proxies MxNxK/SIZE: matmul per rank / gradient allreduced"
+    )
+    run.add_argument("--scaling", help="scaling modes: weak,strong")
+    run.add_argument("--overlap", help="allreduce after the matmul or overlapping it: seq,overlap")
+    run.add_argument(
+        "--nproc", type=_positive_int, help="start N local ranks with torch's elastic launcher"
+    )
+    run.add_argument(
+        "--collective-timeout-s",
+        type=_positive_float,
+        default=300.0,
+        help="a rank that dies or hangs stops the others within this (300)",
+    )
     run.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     run.add_argument(
         "--out",
@@ -130,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--idle-s", type=_nonnegative_float, default=2.0, help="idle baseline length (2; 0 off)"
     )
+    run.add_argument(
+        "--baselines",
+        type=Path,
+        default=DEFAULT_BASELINES,
+        help="reads the stored <this>/<sku>/ceiling.json (default results/baselines)",
+    )
 
     env = sub.add_parser("env", help="show the environment flopwatt records with every run")
     env.add_argument("--device", default="auto")
@@ -145,6 +174,28 @@ def build_parser() -> argparse.ArgumentParser:
     peaks.add_argument("--sm-count", type=_positive_int, help="SM count, to derive unknown SKUs")
     peaks.add_argument("--max-clock-mhz", type=_positive_float, help="max SM clock, for derive")
     peaks.add_argument("--json", action="store_true", help="print JSON")
+
+    ceiling = sub.add_parser(
+        "ceiling", help="measure this device's best matmul rates and memory bandwidth"
+    )
+    ceiling.add_argument("--dtype", help="matmul dtypes (default bf16 on a GPU, fp32 on a CPU)")
+    depth = ceiling.add_mutually_exclusive_group()
+    depth.add_argument("--quick", action="store_true", help="about a minute per dtype (default)")
+    depth.add_argument("--thorough", action="store_true", help="a wider, finer, longer search")
+    ceiling.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda:N")
+    ceiling.add_argument("--budget-s", type=_positive_float, help="search seconds per dtype")
+    ceiling.add_argument(
+        "--warmup-s", type=_nonnegative_float, help="thermal warm-up (30 on a GPU, 1 on a CPU)"
+    )
+    ceiling.add_argument("--no-memory", action="store_true", help="skip the memory ceiling")
+    ceiling.add_argument("--threads", type=_positive_int, help="CPU threads (default: torch's)")
+    ceiling.add_argument(
+        "--baselines",
+        type=Path,
+        default=DEFAULT_BASELINES,
+        help="writes <this>/<sku>/ceiling.json (default results/baselines)",
+    )
+    add_result_commands(sub)
     return parser
 
 
@@ -170,6 +221,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bench.session import execute
 
     parse_device(args.device)
+    if args.nproc is not None:
+        return _spawn_ranks(args.nproc)
+    ctx = _dist_context()
     plan = RunPlan(
         suite=args.suite,
         kernels=split_list(args.kernel),
@@ -190,22 +244,79 @@ def cmd_run(args: argparse.Namespace) -> int:
         masks=split_list(args.mask),
         passes=split_list(args.passes),
         backends=split_list(args.backend),
+        sizes=split_list(args.bytes),
+        collectives=split_list(args.collective),
+        places=split_list(args.place),
+        steps=split_list(args.step),
+        scalings=split_list(args.scaling),
+        overlaps=split_list(args.overlap),
+        world_size=ctx.world_size,
     )
     plan.validate()
-    _check_writable(args.out)
-    backend = get_backend(args.device, args.threads)
+    if ctx.is_root:
+        check_writable(args.out, "--out")
+    backend = get_backend(_rank_device(args.device, ctx), args.threads)
     if args.timing == "graph" and not backend.supports_graphs:
         raise UsageError(f"--timing graph needs a CUDA device; {backend.label} has no graphs")
     try:
         power_setup = _power_setup(args, backend)
+        job = _open_job(ctx, plan, backend, args.collective_timeout_s)
         try:
-            # Logs and pipes get a wide table instead of rich's 80 columns.
+            # Logs and pipes get a wide table instead of rich's 80 columns; other ranks: quiet.
             out = Console() if sys.stdout.isatty() else Console(width=180)
-            return execute(plan, backend, power_setup, args.out, out, Console(stderr=True))
+            if not ctx.is_root:
+                out = Console(quiet=True)
+            err = Console(stderr=True)
+            return execute(
+                plan, backend, power_setup, args.out, out, err, job, baselines=args.baselines
+            )
         finally:
+            job.close()
             power_setup.choice.source.close()
     finally:
         backend.close()
+
+
+def _spawn_ranks(nproc: int) -> int:
+    """`--nproc N`: the same command as N local ranks under torch's elastic launcher."""
+    import os
+
+    from bench.distributed import spawn_local
+
+    if "RANK" in os.environ:
+        raise UsageError("--nproc inside a torchrun/srun job: the launcher already made the ranks")
+    return spawn_local(nproc, sys.argv[1:])
+
+
+def _dist_context() -> Any:
+    from bench.distributed import context_from_env
+
+    try:
+        return context_from_env()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _rank_device(device: str, ctx: Any) -> str:
+    """Each rank binds its own GPU by LOCAL_RANK unless the user named one."""
+    if not ctx.distributed or device not in ("auto", "cuda"):
+        return device
+    import torch
+
+    return f"cuda:{ctx.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def _open_job(ctx: Any, plan: Any, backend: Any, timeout_s: float) -> Any:
+    """The job's process group: several ranks, or one rank that runs collectives."""
+    from bench.job import Job
+    from kernels import get_kernel
+
+    cases = plan.cases(backend.kind, backend.label)
+    needs_group = any(getattr(get_kernel(c.kernel), "COLLECTIVE", False) for c in cases)
+    try:
+        return Job.open(ctx, backend.kind, timeout_s, needs_group)
+    except (RuntimeError, ValueError) as exc:
+        raise UsageError(f"cannot start the process group: {exc}") from None
 
 
 def _power_setup(args: argparse.Namespace, backend: Any) -> Any:
@@ -225,19 +336,6 @@ def _power_setup(args: argparse.Namespace, backend: Any) -> Any:
     if args.energy_ramp_s is not None:
         energy = replace(energy, ramp_s=args.energy_ramp_s)
     return PowerSetup(choice=choice, energy=energy, idle_s=args.idle_s)
-
-
-def _check_writable(parent: Path) -> None:
-    """Fail before measuring anything if the results cannot be written."""
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        probe = parent / ".flopwatt-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(
-            f"--out {parent}: not writable ({exc.strerror}); choose another folder"
-        ) from None
 
 
 def cmd_env(args: argparse.Namespace) -> int:
@@ -272,6 +370,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ceiling(args: argparse.Namespace) -> int:
+    from bench.ceiling.command import run_command
+
+    return run_command(args)
+
+
 def cmd_peaks(args: argparse.Namespace) -> int:
     from bench.peak_view import show_peaks
 
@@ -280,7 +384,14 @@ def cmd_peaks(args: argparse.Namespace) -> int:
     )
 
 
-COMMANDS = {"run": cmd_run, "env": cmd_env, "list": cmd_list, "peaks": cmd_peaks}
+COMMANDS = {
+    "run": cmd_run,
+    "env": cmd_env,
+    "list": cmd_list,
+    "peaks": cmd_peaks,
+    "ceiling": cmd_ceiling,
+}
+COMMANDS.update(RESULT_COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -297,3 +408,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("flopwatt: interrupted", file=sys.stderr)
         return 130
+    except RankFailure as exc:  # a rank died or hung outside a run's case loop (start-up)
+        print(f"flopwatt: error: {exc}", file=sys.stderr)
+        return EXIT_RANK_FAILURE

@@ -41,3 +41,52 @@ def net_energy_j(
         return None
     net = energy_j - idle_power_w * window_s
     return net if net > 0 else None
+
+
+# nccl-tests' bus-bandwidth factors (doc/PERFORMANCE.md): busbw = algbw x factor(n). S is the
+# operation's total size: the per-rank buffer for allreduce, the gathered (or scattered) total
+# for allgather and reduce-scatter.
+BUS_FACTORS = {
+    "allreduce": lambda n: 2 * (n - 1) / n,
+    "allgather": lambda n: (n - 1) / n,
+    "reduce_scatter": lambda n: (n - 1) / n,
+    "alltoall": lambda n: (n - 1) / n,
+    "broadcast": lambda n: 1.0,
+    "reduce": lambda n: 1.0,
+}
+
+
+def bus_factor(collective: str, world_size: int) -> float:
+    """nccl-tests' factor that turns algbw into busbw; 0 for a world of one (no bus at all)."""
+    if world_size < 1:
+        raise ValueError(f"world size must be at least 1, got {world_size}")
+    return BUS_FACTORS[collective](world_size)
+
+
+def algbw(total_bytes: int | None, time_s: float | None) -> float | None:
+    """Algorithm bandwidth S / t in bytes/s."""
+    return achieved_ops_per_s(total_bytes, time_s)
+
+
+def busbw(
+    total_bytes: int | None, time_s: float | None, collective: str, world_size: int
+) -> float | None:
+    """Bus bandwidth: algbw x the collective's factor, comparable to the link's peak."""
+    value = algbw(total_bytes, time_s)
+    return None if value is None else value * bus_factor(collective, world_size)
+
+
+def weak_scaling_efficiency(
+    throughput_n: float | None, throughput_1: float | None, n: int
+) -> float | None:
+    """E(N) = X(N) / (N X(1)) with fixed work per rank; X is throughput."""
+    if throughput_n is None or throughput_1 is None or throughput_1 <= 0 or n < 1:
+        return None
+    return throughput_n / (n * throughput_1)
+
+
+def strong_scaling_efficiency(time_1: float | None, time_n: float | None, n: int) -> float | None:
+    """E(N) = T(1) / (N T(N)) with fixed total work split across ranks; T is step time."""
+    if time_1 is None or time_n is None or time_n <= 0 or n < 1:
+        return None
+    return time_1 / (n * time_n)

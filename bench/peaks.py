@@ -535,3 +535,27 @@ def resolve_peak(
     if isinstance(device, CpuIdentity):
         return cpu_peak(device, math_mode)
     return gpu_peak(device, math_mode, table)
+
+
+@dataclass(frozen=True)
+class LinkPeak:
+    """The unidirectional GPU-to-GPU link peak that busbw is compared with, or why unknown."""
+
+    bytes_per_s: float | None
+    source: str | None  # "datasheet" | None
+    detail: str
+
+
+def link_peak(
+    device: GpuIdentity | CpuIdentity, table: Sequence[PeakRow] | None = None
+) -> LinkPeak:
+    """Half the bidirectional interconnect figure of the device's table row (nccl-tests' busbw
+    is unidirectional); None with the reason on a CPU or an unknown SKU."""
+    if isinstance(device, CpuIdentity):
+        return LinkPeak(None, None, "a CPU has no GPU link; gloo runs over the host")
+    row = find_row(device.name, device.compute_capability, table)
+    if row is None or row.link_bidir_bytes_per_s is None:
+        return LinkPeak(None, None, f"{device.name} has no link bandwidth in the peak table")
+    uni = row.link_bidir_bytes_per_s / 2
+    return LinkPeak(uni, "datasheet", f"{row.sku}: {row.link_bidir_bytes_per_s / 1e9:g} GB/s "
+                    "bidirectional / 2; busbw can exceed it under NVLink SHARP")

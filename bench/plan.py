@@ -24,9 +24,22 @@ from bench.timing import MODES, Policy
 from kernels import check_kernel_name, get_kernel, kernel_dtypes, kernel_names
 
 # The flag that gives each kernel its shapes, with the form its items take.
-SHAPE_FLAGS = {"matmul": ("--shape", "MxNxK"), "attention": ("--attn", "B,Hq,Hkv,S,D")}
+SHAPE_FLAGS = {
+    "matmul": ("--shape", "MxNxK"),
+    "attention": ("--attn", "B,Hq,Hkv,S,D"),
+    "allreduce": ("--bytes", "SIZE"),
+    "scaling": ("--step", "MxNxK/SIZE"),
+}
 # The kernel each option axis belongs to (the flag is --<axis>).
-OPTION_KERNEL = {"mask": "attention", "pass": "attention", "backend": "attention"}
+OPTION_KERNEL = {
+    "mask": "attention",
+    "pass": "attention",
+    "backend": "attention",
+    "collective": "allreduce",
+    "place": "allreduce",
+    "scaling": "scaling",
+    "overlap": "scaling",
+}
 
 
 def split_list(text: str | None) -> tuple[str, ...]:
@@ -99,14 +112,34 @@ class RunPlan:
     masks: tuple[str, ...] = ()
     passes: tuple[str, ...] = ()
     backends: tuple[str, ...] = ()
+    sizes: tuple[str, ...] = ()  # --bytes: collective sizes, e.g. 8,1Mi,1Gi
+    collectives: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()  # --step: scaling's MxNxK/SIZE
+    scalings: tuple[str, ...] = ()
+    overlaps: tuple[str, ...] = ()
+    world_size: int = 1  # ranks in the job: the quick suite adds its distributed part above 1
 
     def user_shapes(self) -> dict[str, tuple[str, ...]]:
         """Shapes the user gave, per kernel."""
-        return {"matmul": self.shapes, "attention": self.attn_shapes}
+        return {
+            "matmul": self.shapes,
+            "attention": self.attn_shapes,
+            "allreduce": self.sizes,
+            "scaling": self.steps,
+        }
 
     def user_options(self) -> dict[str, tuple[str, ...]]:
         """Values the user gave for kernel-specific axes, per axis."""
-        return {"mask": self.masks, "pass": self.passes, "backend": self.backends}
+        return {
+            "mask": self.masks,
+            "pass": self.passes,
+            "backend": self.backends,
+            "collective": self.collectives,
+            "place": self.places,
+            "scaling": self.scalings,
+            "overlap": self.overlaps,
+        }
 
     def selected_kernels(self) -> tuple[str, ...]:
         """--kernel, else the kernels whose own flags were given; () means the whole suite."""
@@ -163,15 +196,15 @@ class RunPlan:
                     raise UsageError(f"--{axis} {value!r} is not one of {', '.join(allowed)}")
 
     def suite_for(self, kind: str) -> Suite:
-        return get_suite(self.suite, kind)
+        return get_suite(self.suite, kind, self.world_size)
 
     def policy(self, kind: str) -> Policy:
-        base, o = default_policy(kind), self.overrides
-        timeout = o.timeout_s if o.timeout_s is not None else self.suite_for(kind).timeout_s
+        base, o, suite = default_policy(kind), self.overrides, self.suite_for(kind)
+        timeout = o.timeout_s if o.timeout_s is not None else suite.timeout_s
         warm_min = o.warmup_s if o.warmup_s is not None else base.warmup_min_s
         return replace(
             base,
-            mode=o.mode,
+            mode=o.mode if o.mode != "auto" else suite.timing,  # `full` times cold
             timeout_s=timeout,
             max_noise=o.max_noise if o.max_noise is not None else base.max_noise,
             min_samples=o.min_samples if o.min_samples is not None else base.min_samples,
@@ -188,12 +221,23 @@ class RunPlan:
         combos = itertools.product(*given.values())
         return [{**base, **dict(zip(given, combo, strict=True))} for combo in combos]
 
+    def _plans(self, kind: str, selected: tuple[str, ...]) -> list[KernelPlan]:
+        """The suite's plans, plus one for a kernel the user selected with its own shapes when
+        the suite has none for it (e.g. --bytes in the one-process quick suite)."""
+        plans = list(self.suite_for(kind).plans)
+        covered = {p.kernel for p in plans}
+        for kernel in selected:
+            shapes = self.user_shapes().get(kernel, ())
+            if kernel not in covered and shapes:
+                plans.append(KernelPlan(kernel, (kernel_dtypes(kernel)[0],), shapes))
+        return plans
+
     def cases(self, kind: str, device: str) -> list[Case]:
         """The cases to run: the suite's recipe with any axis the user replaced."""
         selected = self.selected_kernels()
         cases: list[Case] = []
         seen: set[tuple[Any, ...]] = set()
-        for plan in self.suite_for(kind).plans:
+        for plan in self._plans(kind, selected):
             if selected and plan.kernel not in selected:
                 continue
             kernel = get_kernel(plan.kernel)

@@ -74,10 +74,16 @@ def open_gpu_run(run_dir: Path) -> tuple[Run, GpuIdentity, PeakRow | None]:
     return run, identity, find_row(identity.name, identity.compute_capability)
 
 
-def save_baseline(run_dir: Path, out_dir: Path, identity: GpuIdentity, label: str) -> Path:
-    """Copy run.json and cases.jsonl to out_dir/<sku>/<label>-*, for results/baselines/."""
+def save_baseline(
+    run_dir: Path,
+    out_dir: Path,
+    identity: GpuIdentity,
+    label: str,
+    names: tuple[str, ...] = ("run.json", "cases.jsonl"),
+) -> Path:
+    """Copy run.json and cases.jsonl (or `names`) to out_dir/<sku>/<label>-*, for baselines."""
     target = out_dir / sku_key(identity)
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("run.json", "cases.jsonl"):
+    for name in names:
         shutil.copy2(run_dir / name, target / f"{label}-{name}")
     return target

@@ -35,6 +35,8 @@ SUMMARY_COLUMNS = (
     "peak_ops_per_s",
     "peak_source",
     "frac_of_peak",
+    "frac_of_measured_peak",
+    "frac_of_clock_peak",
     "rel_noise",
     "n_samples",
     "timing_mode",
@@ -95,10 +97,21 @@ class CaseResult:
     peak_detail: str | None = None  # provenance, or why the peak is unknown
     peak_clock_hz: float | None = None
     frac_of_peak: float | None = None
+    # the measured ceiling of this device and math mode (bench.ceiling), and the clock peak
+    measured_peak_ops_per_s: float | None = None  # best matmul median measured here
+    measured_peak_source: str | None = None  # "this run" | "stored" | None
+    measured_peak_detail: str | None = None  # file, shape and date, or why there is none
+    frac_of_measured_peak: float | None = None
+    clock_peak_ops_per_s: float | None = None  # peak x measured SM clock / spec clock
+    clock_peak_detail: str | None = None  # the factors, or why it is unknown
+    frac_of_clock_peak: float | None = None
     # clocks around the measurement
     clock_hz_before: float | None = None
     clock_hz_after: float | None = None
     clock_source: str | None = None
+    # fraction of the timing some task waited for a CPU (Linux PSI); see bench.pressure
+    cpu_pressure: float | None = None
+    cpu_pressure_source: str | None = None  # where it came from, or why it is None
     # energy phase: back-to-back calls in a window the power source measured
     energy_j: float | None = None
     energy_source: str | None = None  # nvml_energy_counter | nvml_power_integral | rapl | estimate
@@ -119,6 +132,22 @@ class CaseResult:
     throttle: list[str] = field(default_factory=list)  # clock-event reasons seen in the window
     throttle_time_s: dict[str, float] = field(default_factory=dict)
     trace_file: str | None = None
+    # collectives (nccl-tests definitions) and multi-rank runs
+    rank: int | None = None  # the rank a per-rank line describes; None for job-wide figures
+    rank_reduction: str | None = None  # how per-rank figures became one ("max" for a collective)
+    time_by_rank_s: list[float] = field(default_factory=list)
+    time_p50_s: float | None = None  # per-iteration times, max across ranks
+    time_p99_s: float | None = None
+    algbw_bytes_per_s: float | None = None  # bytes / time_median_s
+    busbw_bytes_per_s: float | None = None  # algbw x bus_factor
+    bus_factor: float | None = None
+    link_peak_bytes_per_s: float | None = None  # unidirectional: link_utilisation's denominator
+    link_peak_source: str | None = None
+    link_peak_detail: str | None = None
+    link_utilisation: float | None = None
+    wrong_elements: int | None = None  # nccl-tests' #wrong, summed over ranks
+    scaling_efficiency: float | None = None  # E(N) at the job's world size (kernels/scaling.py)
+    scaling: list[dict[str, Any]] = field(default_factory=list)  # one row per N
     warnings: list[str] = field(default_factory=list)
     started_at: str | None = None
     duration_s: float | None = None

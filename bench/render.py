@@ -55,6 +55,21 @@ def _per_watt(r: CaseResult, unit: str) -> str:
     return si(r.ops_per_j, f"{unit}/W") + (" est." if r.energy_source == "estimate" else "")
 
 
+def _rate_cells(r: CaseResult, unit: str) -> tuple[str, str, str, str]:
+    """rate, peak, peak source, fraction: compute against the compute peak, collectives'
+    bus bandwidth against the unidirectional link peak."""
+    if r.busbw_bytes_per_s is not None:
+        peak = si(r.link_peak_bytes_per_s, "B/s") if r.link_peak_bytes_per_s else "unknown"
+        return (
+            f"{si(r.busbw_bytes_per_s, 'B/s')} bus",
+            peak,
+            r.link_peak_source or "",
+            percent(r.link_utilisation),
+        )
+    peak = si(r.peak_ops_per_s, unit) if r.peak_ops_per_s else "unknown"
+    return si(r.achieved_ops_per_s, unit), peak, r.peak_source or "", percent(r.frac_of_peak)
+
+
 def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[str]]:
     """Rows of the summary table (ratios next to their denominators) and numbered notes."""
     rows, notes = [], []
@@ -71,6 +86,8 @@ def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[s
                 notes.append(line)
             marks.append(f"[{notes.index(line) + 1}]")
         shape = r.params.get("shape_label", "")
+        if r.rank is not None:
+            shape += f" rank {r.rank}"
         ran = r.kernel_details.get("sdpa_backend")
         if ran and not shape.endswith(ran):
             shape += f" (ran {ran})"  # what `auto` picked
@@ -78,16 +95,19 @@ def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[s
             blanks = [""] * (len(SUMMARY_HEADERS) - 5)
             rows.append([r.kernel, shape, r.dtype, r.status, *blanks, " ".join(marks)])
             continue
+        rate, peak, source, frac = _rate_cells(r, unit)
         rows.append(
             [
                 r.kernel,
                 shape,
                 r.dtype,
                 seconds(r.time_median_s),
-                si(r.achieved_ops_per_s, unit),
-                si(r.peak_ops_per_s, unit) if r.peak_ops_per_s else "unknown",
-                r.peak_source or "",
-                percent(r.frac_of_peak),
+                rate,
+                peak,
+                source,
+                frac,
+                percent(r.frac_of_measured_peak),
+                percent(r.frac_of_clock_peak),
                 percent(r.rel_noise, 2),
                 _watts(r),
                 _per_watt(r, unit),
@@ -106,6 +126,8 @@ SUMMARY_HEADERS = (
     "peak",
     "peak source",
     "% of peak",
+    "% of ceiling",
+    "% at clock",
     "noise",
     "power",
     "rate/W",
@@ -124,10 +146,21 @@ def summary_table(results: Iterable[CaseResult], title: str):  # -> rich Group
     rows, notes = summary_rows(results)
     headers = list(SUMMARY_HEADERS)
     caption = "time = median per call; noise = stdev/mean of the samples"
+    empty = []  # columns no result has a value for: the lines under the table say why
     if any(r.avg_power_w is not None for r in results):
         caption += "; power and rate/W over the energy window"
-    else:  # no energy measured: the line under the table says why; drop the empty columns
-        drop = [headers.index("power"), headers.index("rate/W")]
+    else:
+        empty += ["power", "rate/W"]
+    if any(r.frac_of_measured_peak is not None for r in results):
+        caption += "; % of ceiling = of the best matmul rate measured on this device"
+    else:
+        empty.append("% of ceiling")
+    if any(r.frac_of_clock_peak is not None for r in results):
+        caption += "; % at clock = of the peak scaled to the measured clock"
+    else:
+        empty.append("% at clock")
+    if empty:
+        drop = [headers.index(h) for h in empty]
         headers = [h for i, h in enumerate(headers) if i not in drop]
         rows = [[cell for i, cell in enumerate(row) if i not in drop] for row in rows]
     table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")

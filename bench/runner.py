@@ -12,14 +12,18 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from bench import metrics
 from bench.case import Case
+from bench.ceiling.model import MeasuredPeak
+from bench.ceiling.ratios import fill_ratios
 from bench.devices.base import Backend, Unsupported
 from bench.peaks import Peak
 from bench.power.base import PowerSource
 from bench.power.nvml import decode_clock_event_reasons
 from bench.power.sampler import max_of, median_of
+from bench.pressure import PressureProbe
 from bench.record import CaseResult
 from bench.timing import (
     Clock,
@@ -53,6 +57,7 @@ class CaseOutcome:
     result: CaseResult
     timings: Timings | None
     energy: EnergyPhase | None = None
+    samples: dict[str, list] | None = None  # raw samples of kernels not timed by measure()
 
     def trace_columns(self) -> dict[str, list] | None:
         """The energy window's power trace, time relative to the first sample."""
@@ -73,7 +78,7 @@ class CaseOutcome:
     def sample_columns(self) -> dict[str, list] | None:
         t = self.timings
         if t is None:
-            return None
+            return self.samples
         return {
             "sample": list(range(len(t.samples_s))),
             "time_s": list(t.samples_s),
@@ -82,18 +87,18 @@ class CaseOutcome:
         }
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
+def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def _base_result(case: Case, case_id: str, kernel: Kernel) -> CaseResult:
+def base_result(case: Case, case_id: str, kernel: Kernel) -> CaseResult:
     ops, nbytes = kernel.ops(case), kernel.bytes_moved(case)
     return CaseResult(
         case_id=case_id,
@@ -112,7 +117,7 @@ def _base_result(case: Case, case_id: str, kernel: Kernel) -> CaseResult:
     )
 
 
-def _fits(case: Case, kernel: Kernel, backend: Backend) -> str | None:
+def fits(case: Case, kernel: Kernel, backend: Backend) -> str | None:
     """Why the case does not fit in the device's free memory, or None."""
     need = kernel.memory_bytes(case)
     free, source = backend.free_memory_bytes()
@@ -167,14 +172,22 @@ def run_case(
     *,
     energy: EnergyPolicy | None = None,
     idle_power_w: float | None = None,
+    link_peak: Any = None,
+    measured_peak_for: Callable[[str], MeasuredPeak] | None = None,
 ) -> CaseOutcome:
     """Check, time, rate and (when the power source can) measure the energy of one case.
 
     Never raises for a case-level problem. The energy phase runs only with an available power
-    source and an EnergyPolicy; its failure leaves the timing result intact.
+    source and an EnergyPolicy; its failure leaves the timing result intact. Collectives go
+    through bench.collective_runner, which keeps every rank in lockstep. `measured_peak_for`
+    gives the measured ceiling of a math mode (bench.ceiling) for frac_of_measured_peak.
     """
+    if getattr(kernel, "COLLECTIVE", False):
+        from bench.collective_runner import run_collective_case
+
+        return run_collective_case(case, case_id, kernel, backend, link_peak, clock)
     started = clock()
-    result = _base_result(case, case_id, kernel)
+    result = base_result(case, case_id, kernel)
     result.energy_reason = power.reason if not power.available else "no energy phase requested"
     result.idle_power_w = idle_power_w
     with warnings.catch_warnings(record=True) as caught:
@@ -183,7 +196,7 @@ def run_case(
     result.warnings.extend(str(w.message) for w in caught)
 
     timings, phase = None, None
-    skip = kernel.unsupported_reason(case, backend.facts()) or _fits(case, kernel, backend)
+    skip = kernel.unsupported_reason(case, backend.facts()) or fits(case, kernel, backend)
     if skip is not None:
         result.status, result.reason = "skipped", skip
     else:
@@ -198,11 +211,13 @@ def run_case(
         except Unsupported as exc:
             result.status, result.reason = "skipped", str(exc)
         except (RuntimeError, NotImplementedError, ValueError, TypeError, MemoryError) as exc:
-            result.status, result.reason = _classify(exc)
+            result.status, result.reason = classify(exc)
     if timings is not None and result.status == "ok":
         _fill_timing(result, timings)
         if phase is not None:
             _fill_energy(result, phase)
+    mode = result.math_mode or case.dtype
+    fill_ratios(result, measured_peak_for(mode) if measured_peak_for is not None else None)
     result.duration_s = clock() - started
     ok = result.status == "ok"
     return CaseOutcome(result, timings if ok else None, phase if ok else None)
@@ -223,7 +238,7 @@ def _energy_phase(
     try:
         return measure_energy(run, backend, power, energy, timings.summary.median_s, clock)
     except (NvmlCallFailed, OSError) as exc:
-        result.energy_reason = f"energy phase failed: {_first_line(exc)}; timing kept"
+        result.energy_reason = f"energy phase failed: {first_line(exc)}; timing kept"
         return None
 
 
@@ -258,10 +273,10 @@ def _fill_energy(result: CaseResult, phase: EnergyPhase) -> None:
             )
 
 
-def _classify(exc: BaseException) -> tuple[str, str]:
+def classify(exc: BaseException) -> tuple[str, str]:
     """skipped for out-of-memory and operators the device lacks; failed for anything else."""
-    message = _first_line(exc)
-    if _is_out_of_memory(exc):
+    message = first_line(exc)
+    if is_out_of_memory(exc):
         return "skipped", f"out of memory: {message}"
     if isinstance(exc, NotImplementedError) or any(
         phrase in message.lower() for phrase in _UNSUPPORTED_PHRASES
@@ -289,7 +304,9 @@ def _check_and_time(
         )
         return None
     result.clock_hz_before, result.clock_source = backend.clock_hz()
+    pressure = PressureProbe.start()
     timings = measure(prepared.run, backend, policy, clock)
+    result.cpu_pressure, result.cpu_pressure_source = pressure.stop()
     result.clock_hz_after, _ = backend.clock_hz()
     if result.clock_hz_before is None:
         result.clock_source = f"unknown: {result.clock_source}"

@@ -13,19 +13,23 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from bench.ceiling.render import ceiling_line
+from bench.ceiling.session import ceilings_for_run
 from bench.devices.base import Backend
+from bench.distributed import RankFailure
 from bench.env import capture_environment
-from bench.peaks import resolve_peak
+from bench.job import EXIT_RANK_FAILURE, Job
+from bench.peaks import link_peak, resolve_peak
 from bench.plan import RunPlan
 from bench.power import PowerChoice
 from bench.power.idle import measure_idle
-from bench.record import RunWriter
 from bench.render import power_line, summary_table
+from bench.render_collectives import nccl_tests_table, scaling_table
 from bench.runner import run_case
 from bench.timing import EnergyPolicy
 from kernels import get_kernel
@@ -66,11 +70,19 @@ def execute(
     out_parent: Path,
     console: Any,
     err: Any,
+    job: Job | None = None,
+    baselines: Path | None = None,
 ) -> int:
-    """Run the plan on backend; return the process exit code."""
+    """Run the plan on backend; return the process exit code.
+
+    In a multi-rank job every rank calls this; only rank 0 writes and prints (the CLI gives
+    the others quiet consoles).
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    cases = plan.cases(backend.kind, backend.label)
+    job = job or Job()
+    cases = [replace(c, world_size=job.world_size) for c in plan.cases(backend.kind, backend.label)]
+    job.check_same_plan({"plan": asdict(plan), "power": power_setup.choice.requested})
     policy = plan.policy(backend.kind)
     facts = backend.facts()
     power = power_setup.choice.source
@@ -93,14 +105,20 @@ def execute(
         "energy_policy": asdict(power_setup.energy) if energy is not None else None,
         "environment": capture_environment(facts, project_root=PROJECT_ROOT),
         "n_planned": len(cases),
+        "world_size": job.world_size,
+        "launcher": job.ctx.source,
     }
-    writer = RunWriter(out_parent / run_id, meta)
+    if job.ctx.distributed:
+        mine = {"device_facts": meta["device_facts"], "host": socket.gethostname()}
+        meta["ranks"] = job.gather(mine)
+    writer = job.writer(out_parent / run_id, meta)
+    link = link_peak(facts.identity)
 
     def peak_for(mode: str):
         return resolve_peak(facts.identity, mode, plan.peak_overrides)
 
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    status, code = "complete", 0
+    status, code = "failed", 1  # until the loop ends normally: a crash is not "complete"
     started = time.perf_counter()
     columns = (
         TextColumn("{task.description}"),
@@ -111,27 +129,46 @@ def execute(
     try:
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task("idle baseline", total=len(cases))
+            ceilings = ceilings_for_run(
+                plan.suite_for(backend.kind).measures_ceilings,
+                backend,
+                cases,
+                baselines,
+                meta,
+                lambda data: writer.update_meta(ceiling=data),
+                lambda text: progress.update(task, description=text),
+                err.print,
+            )
+            progress.update(task, description="idle baseline")
             idle = measure_idle(power, power_setup.idle_s)
-            writer.update_meta(idle=idle.as_dict())
+            writer.update_meta(idle=idle.as_dict(), idle_by_rank=job.gather(idle.as_dict()))
             for index, case in enumerate(cases):
                 label = f"{case.kernel} {case.label()} {case.dtype}"
                 progress.update(task, description=label)
                 case_id = safe_name(f"{index:04d}-{case.kernel}-{case.dtype}-{case.label()}")
+                job.meet(f"case {case_id}")
+                kernel = get_kernel(case.kernel)
                 outcome = run_case(
                     case,
                     case_id,
-                    get_kernel(case.kernel),
+                    kernel,
                     backend,
                     power,
                     policy,
                     peak_for,
                     energy=energy,
                     idle_power_w=idle.power_w,
+                    link_peak=link,
+                    measured_peak_for=ceilings.lookup,
                 )
-                writer.append(outcome.result, outcome.sample_columns(), outcome.trace_columns())
+                job.deliver(outcome, getattr(kernel, "COLLECTIVE", False), writer)
                 progress.advance(task)
+        status, code = "complete", 0
     except KeyboardInterrupt:
         status, code = "interrupted", EXIT_INTERRUPTED
+    except RankFailure as exc:
+        status, code = "rank_failure", EXIT_RANK_FAILURE
+        err.print(f"flopwatt: error: {exc}; rank {job.ctx.rank} stops")
     finally:
         signal.signal(signal.SIGTERM, previous)
         writer.finish(
@@ -142,11 +179,18 @@ def execute(
     title = f"flopwatt {plan.suite} on {backend.label} ({_device_name(facts.identity)})"
     console.print(summary_table(writer.results, title))
     console.print(power_line(power, writer.meta.get("idle")))
+    console.print(ceiling_line(writer.meta.get("ceiling")))
+    collectives = [r for r in writer.results if "collective" in r.params]
+    if collectives:
+        console.print(nccl_tests_table(collectives))
+    studies = [r for r in writer.results if r.scaling]
+    if studies:
+        console.print(scaling_table(studies))
     done = len(writer.results)
-    if status == "interrupted":
-        err.print(f"interrupted: {done} of {len(cases)} cases saved in {writer.run_dir}")
+    if status != "complete":
+        err.print(f"{status}: {done} results of {len(cases)} cases saved in {writer.run_dir}")
     else:
-        console.print(f"{done} cases -> {writer.run_dir}")
+        console.print(f"{done} results -> {writer.run_dir}")
     return code
 
 

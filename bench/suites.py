@@ -10,7 +10,7 @@ imports no kernel and no torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.errors import UsageError
 
@@ -50,6 +50,8 @@ class Suite:
     description: str
     plans: tuple[KernelPlan, ...]
     timeout_s: float  # default per-case timeout; --timeout-s overrides
+    measures_ceilings: bool = False  # measure this device's ceilings first (bench.ceiling)
+    timing: str = "auto"  # the timing mode when --timing is left at auto
 
     @property
     def n_cases(self) -> int:
@@ -137,11 +139,75 @@ def _attention(kind: str) -> Suite:
     return Suite("attention", description, plans, 4.0)
 
 
-SUITES = {"quick": _quick, "matmul": _matmul, "attention": _attention}
+def collective_plans(kind: str, step: int) -> tuple[KernelPlan, ...]:
+    """nccl-tests' sweep: sizes from 8 B by powers of `step`, out of place and in place.
+
+    Up to 1 GiB on a GPU; up to 8 MiB (quick) or 64 MiB on a CPU, where gloo moves well under
+    1 GB/s. bf16 only on GPUs: gloo sums bf16, but nobody trains over it.
+    """
+    top = 2**30 if kind == "cuda" else (2**23 if step > 2 else 2**26)
+    sizes = []
+    size = 8
+    while size <= top:
+        sizes.append(str(size))
+        size *= step
+    dtypes = ("fp32", "bf16") if kind == "cuda" else ("fp32",)
+    collectives = ("allreduce",) if step > 2 else ("allreduce", "allgather", "reduce_scatter")
+    return tuple(
+        KernelPlan("allreduce", dtypes, tuple(sizes), (("collective", c), ("place", p)))
+        for c in collectives
+        for p in ("out", "in")
+    )
 
 
-def get_suite(name: str, kind: str) -> Suite:
-    """The suite called `name` for a device kind ("cpu" or "cuda")."""
+def scaling_plans(kind: str) -> tuple[KernelPlan, ...]:
+    """The step proxy: a 1B-parameter bf16 gradient on GPUs; a small one over gloo."""
+    step, dtype = ("8192x8192x8192/2Gi", "bf16") if kind == "cuda" else ("256x256x256/4Mi", "fp32")
+    return tuple(
+        KernelPlan("scaling", (dtype,), (step,), (("scaling", s), ("overlap", o)))
+        for s in ("weak", "strong")
+        for o in ("seq", "overlap")
+    )
+
+
+def _collectives(kind: str) -> Suite:
+    description = "allreduce, allgather, reduce-scatter from 8 B by powers of 2, both placements"
+    return Suite("collectives", description, collective_plans(kind, 2), timeout_s=10.0)
+
+
+def _full(kind: str) -> Suite:
+    """The measured ceilings first, then the matmul and attention suites. Every case is timed
+    cold, as the ceiling is, so that each is compared with a ceiling measured the same way
+    (a hot CPU matmul keeps its operands in cache and can pass a cold ceiling)."""
+    matmul = _matmul(kind)
+    plans = (*matmul.plans, *_attention(kind).plans)
+    description = "ceilings measured first, then the matmul and attention suites, all timed cold"
+    return Suite(
+        "full", description, plans, matmul.timeout_s, measures_ceilings=True, timing="cold"
+    )
+
+
+SUITES = {
+    "quick": _quick,
+    "matmul": _matmul,
+    "attention": _attention,
+    "collectives": _collectives,
+    "full": _full,
+}
+
+
+def get_suite(name: str, kind: str, world_size: int = 1) -> Suite:
+    """The suite called `name` for a device kind ("cpu" or "cuda") and a job of world_size.
+
+    With several ranks, `quick` adds its distributed part: the allreduce sweep by powers of 4.
+    """
     if name not in SUITES:
         raise UsageError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
-    return SUITES[name](kind)
+    suite = SUITES[name](kind)
+    if name == "quick" and world_size > 1:
+        suite = replace(
+            suite,
+            plans=(*suite.plans, *collective_plans(kind, 4), *scaling_plans(kind)),
+            description=suite.description + "; allreduce 8 B.. by powers of 4; scaling E(N)",
+        )
+    return suite

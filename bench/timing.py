@@ -30,6 +30,7 @@ from bench.stats import Summary, rel_stdev, summarize
 
 Clock = Callable[[], float]
 MODES = ("auto", "cold", "hot", "graph")
+COLD_FIRST_ROUND = 16  # calls in the first cold round; later rounds are sized by its wall time
 
 
 @dataclass(frozen=True)
@@ -236,8 +237,17 @@ def measure(
     backend: Backend,
     policy: Policy,
     clock: Clock = time.perf_counter,
+    *,
+    before_each: Callable[[], object] | None = None,
 ) -> Timings:
-    """Measure fn on backend under policy; raises Unsupported if the mode cannot run here."""
+    """Measure fn on backend under policy; raises Unsupported if the mode cannot run here.
+
+    `before_each` (cold mode only) runs before every timed call, after the flush and outside
+    the recorded interval: MAMF finder re-randomises the output there so that every call
+    really writes new data and draws realistic power.
+    """
+    if before_each is not None and policy.mode != "cold":
+        raise ValueError("before_each needs timing mode 'cold': only cold calls are timed apart")
     start = clock()
     fn()
     backend.synchronize()
@@ -255,6 +265,8 @@ def measure(
                 raise
             mode, why, block = "hot", f"auto: graph capture failed ({exc}); hot instead", fn
     per_round = max(1, min(1000, int(policy.round_s / (estimate * calls))))
+    if mode == "cold":  # a flush's cost is unknown until a round has run (ms on a CPU)
+        per_round = min(per_round, COLD_FIRST_ROUND)
 
     rule = StoppingRule(policy)
     samples: list[float] = []
@@ -266,12 +278,16 @@ def measure(
     while reason is None:
         t0 = clock()
         if mode == "cold":
-            intervals = _cold_round(fn, backend, per_round)
+            intervals = _cold_round(fn, backend, per_round, before_each)
         elif mode == "graph":
             intervals = _block_round(block, backend, per_round, 1)
         else:
             intervals = _block_round(fn, backend, per_round, calls)
-        wall += clock() - t0
+        round_wall = clock() - t0
+        wall += round_wall
+        if mode == "cold":  # size the next round by what a call cost with its flush
+            per_call_wall = max(round_wall / len(intervals), 1e-9)
+            per_round = max(1, min(1000, int(policy.round_s / per_call_wall)))
         per_sample_calls = 1 if mode == "cold" else calls
         for seconds in intervals:
             per_call = seconds / per_sample_calls
@@ -296,11 +312,18 @@ def measure(
     )
 
 
-def _cold_round(fn: Callable[[], object], backend: Backend, n: int) -> list[float]:
+def _cold_round(
+    fn: Callable[[], object],
+    backend: Backend,
+    n: int,
+    before_each: Callable[[], object] | None = None,
+) -> list[float]:
     """n calls, each after a cache flush and between its own marks; one sync at the end."""
     marks = []
     for _ in range(n):
         backend.flush_cache()
+        if before_each is not None:
+            before_each()
         start = backend.mark()
         fn()
         marks.append((start, backend.mark()))

@@ -26,6 +26,16 @@ REGISTRY: dict[str, tuple[str, tuple[str, ...], str]] = {
         ("bf16", "fp16", "fp32"),
         "torch SDPA fwd/bwd/fwdbwd per backend, causal or not, GQA; ops = 4*B*Hq*D*P (fwd)",
     ),
+    "scaling": (
+        "kernels.scaling",
+        ("bf16", "fp32"),
+        "data-parallel step (matmul + gradient allreduce) on 1, 2, 4, ... ranks: E(N)",
+    ),
+    "allreduce": (
+        "kernels.allreduce",
+        ("fp32", "bf16"),
+        "allreduce, allgather, reduce-scatter as nccl-tests: algbw = S/t, busbw = algbw x factor",
+    ),
 }
 
 

@@ -38,7 +38,7 @@ from bench.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
 from bench.errors import UsageError
 from kernels.attention_check import CHECK_SCORES, compare_to_reference
-from kernels.base import Correctness, Prepared
+from kernels.base import Correctness, Prepared, choose_options
 
 NAME = "attention"
 DTYPES = ("bf16", "fp16", "fp32")
@@ -136,16 +136,6 @@ def _parse_model(text: str) -> dict[str, int]:
     return {"b": max(1, TOKENS_PER_STEP // s), "hq": hq, "hkv": hkv, "sq": s, "skv": s, "d": d}
 
 
-def _options(options: dict[str, str] | None) -> dict[str, str]:
-    chosen = {**DEFAULT_OPTIONS, **(options or {})}
-    for axis, value in chosen.items():
-        if axis not in OPTIONS:
-            raise UsageError(f"attention has no option {axis!r}; it has {', '.join(OPTIONS)}")
-        if value not in OPTIONS[axis]:
-            raise UsageError(f"--{axis} {value!r} is not one of {', '.join(OPTIONS[axis])}")
-    return chosen
-
-
 def make_case(
     shape: dict[str, int],
     dtype: str,
@@ -159,7 +149,7 @@ def make_case(
         raise UsageError(f"attention has no dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     if init not in INITS:
         raise UsageError(f"--init {init!r} is not one of {', '.join(INITS)}")
-    chosen = _options(options)
+    chosen = choose_options(NAME, options, OPTIONS, DEFAULT_OPTIONS)
     dims = {key: shape[key] for key in ("b", "hq", "hkv", "sq", "skv", "d")}
     params = {
         **dims,

@@ -38,12 +38,15 @@ class Prepared:
     """Inputs bound into a zero-argument call, plus the check that validates its output.
 
     `details` holds facts the kernel learns only on the device (e.g. which attention backend
-    torch picked); the runner stores them with the result as `kernel_details`.
+    torch picked); the runner stores them with the result as `kernel_details`. `refresh`,
+    where the kernel has one, re-randomises the output in place; the ceiling search runs it
+    before every timed call, outside the interval (MAMF finder), and cases never do.
     """
 
     run: Callable[[], object]
     check: Callable[[], Correctness]
     details: dict[str, Any] = field(default_factory=dict)
+    refresh: Callable[[], object] | None = None
 
 
 class Kernel(Protocol):
@@ -83,3 +86,21 @@ class Kernel(Protocol):
 
     def bytes_moved(self, case: Case) -> int:
         """Bytes one call must read and write at least once."""
+
+
+def choose_options(
+    kernel: str,
+    options: dict[str, str] | None,
+    allowed: dict[str, tuple[str, ...]],
+    defaults: dict[str, str],
+) -> dict[str, str]:
+    """A kernel's option values: defaults overridden by `options`, each one checked."""
+    from bench.errors import UsageError
+
+    chosen = {**defaults, **(options or {})}
+    for axis, value in chosen.items():
+        if axis not in allowed:
+            raise UsageError(f"{kernel} has no option {axis!r}; it has {', '.join(allowed)}")
+        if value not in allowed[axis]:
+            raise UsageError(f"--{axis} {value!r} is not one of {', '.join(allowed[axis])}")
+    return chosen

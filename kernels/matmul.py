@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -189,7 +189,30 @@ def prepare(case: Case, device: Any) -> Prepared:
         run()
         return compare_to_reference(a, b, c, case.dtype)
 
-    return Prepared(run=run, check=check)
+    return Prepared(run=run, check=check, refresh=_refresher(c, gen))
+
+
+def _refresher(c: torch.Tensor, gen: torch.Generator) -> Callable[[], object]:
+    """c.copy_(random) for MAMF-style output re-randomisation; the source is made on first use,
+    so cases (which never refresh) allocate nothing for it."""
+    source: list[torch.Tensor] = []
+
+    def refresh() -> torch.Tensor:
+        if not source:
+            if c.dtype.is_floating_point:
+                fresh = torch.randn(c.shape, generator=gen, device=c.device).to(c.dtype)
+            else:
+                fresh = torch.randint(-(2**20), 2**20, c.shape, generator=gen, device=c.device)
+            source.append(fresh.to(c.dtype))
+        return c.copy_(source[0])
+
+    return refresh
+
+
+def refresh_bytes(case: Case) -> int:
+    """Memory the re-randomisation source takes (one output-sized tensor)."""
+    m, n, _k = _mnk(case)
+    return m * n * _OUTPUT[case.dtype].itemsize
 
 
 def compare_to_reference(

@@ -68,7 +68,7 @@ def _energy_cells(c: Any) -> str:
 
 def print_figures(cases: Any, sku: str | None) -> None:
     header = (
-        f"{'dtype':5s} {'shape':>16s} {'time':>9s} {'rate':>14s} {'% peak':>7s} "
+        f"{'dtype':5s} {'shape':>16s} {'time':>9s} {'rate':>14s} {'% peak':>7s} {'% ceil':>7s} "
         f"{'mode':>5s} {'noise':>7s} {'clock':>9s} {'power':>7s} {'rate/W':>18s} {'c/i':>6s}"
         "  stop"
     )
@@ -80,9 +80,11 @@ def print_figures(cases: Any, sku: str | None) -> None:
             continue
         clock = si(c["clock_hz_after"], "Hz") if known(c["clock_hz_after"]) else "—"
         frac = percent(c["frac_of_peak"]) if known(c["frac_of_peak"]) else "—"
+        ceil = c.get("frac_of_measured_peak")  # of the ceiling measured by the check's step
+        ceil = percent(ceil) if known(ceil) else "—"
         print(
             f"{c['dtype']:5s} {shape:>16s} {seconds(c['time_median_s']):>9s} "
-            f"{si(c['achieved_ops_per_s'], rate_unit(c['dtype'])):>14s} {frac:>7s} "
+            f"{si(c['achieved_ops_per_s'], rate_unit(c['dtype'])):>14s} {frac:>7s} {ceil:>7s} "
             f"{c['timing_mode']:>5s} {percent(c['rel_noise'], 2):>7s} {clock:>9s} "
             f"{_energy_cells(c)}  {c['stop_reason']}"
         )
@@ -110,6 +112,11 @@ def main() -> int:
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--label", default="matmul", help="prefix of the baseline file names")
     parser.add_argument("--no-anchor", action="store_true", help="bf16 8192^3 is not in this run")
+    parser.add_argument(
+        "--cases-only",
+        action="store_true",
+        help="copy cases.jsonl only (run.json stays in the tar)",
+    )
     args = parser.parse_args()
     try:
         run, identity, row = open_gpu_run(args.run_dir)
@@ -126,7 +133,8 @@ def main() -> int:
         f"{power.get('counter_update_period_s')} s"
     )
     print_figures(run.cases, sku)
-    target = save_baseline(args.run_dir, args.out_dir, identity, args.label)
+    names = ("cases.jsonl",) if args.cases_only else ("run.json", "cases.jsonl")
+    target = save_baseline(args.run_dir, args.out_dir, identity, args.label, names)
     print(f"baseline files -> {target}/{args.label}-*")
     found = problems_of(run.cases, row.tdp_w if row else None, need_anchor=not args.no_anchor)
     if power.get("name") == "nvml" and idle_w is not None and idle_w <= 0:

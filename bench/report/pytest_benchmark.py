@@ -1,0 +1,152 @@
+"""A run as pytest-benchmark JSON, so `pytest-benchmark compare` and its tooling can read it.
+
+pytest-benchmark's compare loads files whose "benchmarks" list holds, per benchmark, "name",
+"fullname", "group", "params", "param", "extra_info", "options" and "stats" (min, max, mean,
+stddev, rounds, median, iqr, q1, q3, outliers, ld15iqr, hd15iqr, ops, total, iterations),
+next to "machine_info", "commit_info", "datetime" and "version". Here one round is one raw
+per-call sample, so its statistics are flopwatt's samples; flopwatt's own figures (rate, % of
+peak, W, rate per W, busbw, clocks) ride along in extra_info, and the device identity in
+machine_info (the GPU that pytest-benchmark's own machine_info leaves out).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from bench.record import Run
+from bench.report.frame import case_dicts, case_label, known
+from bench.stats import quantile
+
+FORMAT_VERSION = "5.1.0"  # the pytest-benchmark JSON layout this follows
+EXTRA_FIELDS = (
+    "achieved_ops_per_s",
+    "peak_ops_per_s",
+    "peak_source",
+    "frac_of_peak",
+    "frac_of_clock_peak",
+    "frac_of_measured_peak",
+    "avg_power_w",
+    "ops_per_j",
+    "energy_source",
+    "busbw_bytes_per_s",
+    "link_utilisation",
+    "clock_hz_before",
+    "clock_hz_after",
+    "sm_clock_hz_median",
+    "temp_c_max",
+    "timing_mode",
+    "stop_reason",
+    "ops",
+    "bytes",
+    "case_id",
+)
+
+
+def sample_stats(xs: list[float]) -> dict[str, Any]:
+    """pytest-benchmark's Stats fields from per-call seconds."""
+    data = sorted(xs)
+    n = len(data)
+    mean = statistics.fmean(data)
+    stddev = statistics.stdev(data) if n > 1 else 0.0
+    q1, q3 = quantile(data, 0.25), quantile(data, 0.75)
+    iqr = q3 - q1
+    low, high = q1 - 1.5 * iqr, q3 + 1.5 * iqr
+    inside = [x for x in data if low <= x <= high] or data
+    total = math.fsum(data)
+    iqr_out = sum(1 for x in data if x < low or x > high)
+    sd_out = sum(1 for x in data if x < mean - stddev or x > mean + stddev)
+    return {
+        "min": data[0],
+        "max": data[-1],
+        "mean": mean,
+        "stddev": stddev,
+        "rounds": n,
+        "median": statistics.median(data),
+        "iqr": iqr,
+        "q1": q1,
+        "q3": q3,
+        "iqr_outliers": iqr_out,
+        "stddev_outliers": sd_out,
+        "outliers": f"{sd_out};{iqr_out}",
+        "ld15iqr": inside[0],
+        "hd15iqr": inside[-1],
+        "ops": n / total if total > 0 else 0,
+        "total": total,
+        "iterations": 1,
+        "data": xs,
+    }
+
+
+def machine_info(meta: dict[str, Any]) -> dict[str, Any]:
+    env = meta.get("environment") or {}
+    host = env.get("host") or {}
+    identity = (meta.get("device_facts") or {}).get("identity") or {}
+    return {
+        "node": host.get("hostname"),
+        "machine": host.get("machine"),
+        "system": (host.get("os") or "").split(" ")[0],
+        "release": host.get("os"),
+        "python_implementation": "CPython",
+        "python_version": host.get("python"),
+        "cpu": env.get("cpu") or {},
+        "flopwatt_device": meta.get("device"),
+        "gpu": env.get("gpu") or {},
+        "device_identity": {k: v for k, v in identity.items() if k != "flags"},
+        "software": env.get("software") or {},
+        "nvml": env.get("nvml") or {},
+        "method_version": meta.get("method_version"),
+    }
+
+
+def to_pytest_benchmark(run: Run) -> dict[str, Any]:
+    """The run as one pytest-benchmark JSON document (ok cases with raw samples only)."""
+    git = ((run.meta.get("environment") or {}).get("git")) or {}
+    benchmarks = []
+    for case in case_dicts(run):
+        if case.get("status") != "ok":
+            continue
+        try:
+            xs = [float(x) for x in run.samples(case["case_id"])["time_s"] if known(x)]
+        except (OSError, ValueError, KeyError):
+            continue
+        if not xs:
+            continue
+        params = {k: v for k, v in case["params"].items() if k != "shape_label"}
+        param = f"{case['params'].get('shape_label', '')}-{case.get('dtype')}"
+        if (case.get("world_size") or 1) > 1:
+            param += f"-n{case['world_size']}"
+        benchmarks.append(
+            {
+                "group": case.get("kernel"),
+                "name": f"{case.get('kernel')}[{param}]",
+                "fullname": f"flopwatt::{case_label(case)}",
+                "params": {**params, "dtype": case.get("dtype")},
+                "param": param,
+                "extra_info": {f: case.get(f) for f in EXTRA_FIELDS if known(case.get(f))},
+                "options": {
+                    "disable_gc": False,
+                    "timer": f"flopwatt {case.get('timing_mode')}",
+                    "min_rounds": len(xs),
+                    "max_time": None,
+                    "min_time": None,
+                    "warmup": True,
+                },
+                "stats": sample_stats(xs),
+            }
+        )
+    return {
+        "machine_info": machine_info(run.meta),
+        "commit_info": {
+            "id": git.get("sha"),
+            "time": None,
+            "author_time": None,
+            "dirty": git.get("dirty"),
+            "project": "flopwatt",
+            "branch": None,
+        },
+        "benchmarks": benchmarks,
+        "datetime": run.meta.get("started_at"),
+        "version": FORMAT_VERSION,
+    }

@@ -1,0 +1,180 @@
+"""`flopwatt ceiling` and the ceilings a run divides by, end to end on this CPU (tiny budgets)."""
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_ceiling import make_ceiling
+
+from bench.baselines import sku_key
+from bench.ceiling import command, presets
+from bench.ceiling.search import SearchResult
+from bench.ceiling.store import read_ceiling, save_ceiling
+from bench.cli import main
+from bench.devices.cpu import CpuBackend
+from bench.record import load_run
+
+FAST_RUN = ["--device", "cpu", "--timeout-s", "0.5", "--min-time-s", "0.02", "--warmup-s", "0.02"]
+TINY = ["--device", "cpu", "--budget-s", "0.2", "--warmup-s", "0", "--no-memory"]
+
+
+@pytest.fixture(scope="module")
+def sku():
+    backend = CpuBackend()
+    yield sku_key(backend.facts().identity)
+    backend.close()
+
+
+def only_run(parent: Path) -> Path:
+    (run,) = [p for p in parent.iterdir() if p.is_dir()]
+    return run
+
+
+@pytest.fixture
+def tiny_presets(monkeypatch):
+    """Presets small enough for a test: 64..256 shapes, a short budget, a 4 MiB memory buffer."""
+    real = presets.get_preset
+
+    def tiny(kind, depth, budget_s=None):
+        preset = real(kind, depth, budget_s)
+        space = replace(preset.space, coarse=(64, 128, 256), seeds=(), hi=256, refine_step=64)
+        point = replace(preset.point, timeout_s=0.15, min_time_s=0.02)
+        memory = replace(preset.memory, timeout_s=0.2, min_time_s=0.02, warmup_min_s=0.02)
+        return replace(
+            preset,
+            space=space,
+            point=point,
+            memory=memory,
+            budget_s=budget_s or 0.6,
+            warmup_s=0.0,
+            warmup_shape=(64, 64, 64),
+            memory_floor_bytes=4 * 2**20,
+            memory_cache_multiple=0,
+        )
+
+    monkeypatch.setattr(presets, "get_preset", tiny)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ceiling", "--dtype", "fp4"], "unknown dtype 'fp4'"),
+        (["ceiling", "--dtype", "bf16,,fp8"], "unknown dtype ''"),
+        (["ceiling", "--quick", "--thorough"], "not allowed with argument --quick"),
+        (["ceiling", "--budget-s", "0"], "must be a positive"),
+        (["ceiling", "--device", "cuda"], "no CUDA device"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
+    code = main([*args, "--baselines", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("flopwatt: error: ") and message in err
+    assert err.count("\n") == 1 and not any(tmp_path.iterdir())
+
+
+def test_an_unwritable_baselines_folder_is_refused_before_measuring(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["ceiling", *TINY, "--baselines", str(blocker / "b")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+
+def test_ceiling_measures_what_the_cpu_runs_and_skips_the_rest_with_reasons(
+    tmp_path, capsys, sku, tiny_presets
+):
+    code = main(["ceiling", *TINY, "--dtype", "fp32,tf32", "--baselines", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    ceiling, why = read_ceiling(tmp_path / sku / "ceiling.json", sku)
+    assert why == "" and ceiling.sku == sku
+    fp32 = ceiling.matmul["fp32"]
+    assert fp32.ops_per_s > 0 and fp32.timing_mode == "cold" and fp32.correctness["ok"]
+    assert fp32.ops_per_s == max(p.median_ops_per_s for p in fp32.points)
+    assert "tf32" not in ceiling.matmul and "tensor-core" in ceiling.skipped["tf32"]
+    assert ceiling.memory is None and ceiling.environment["software"]["torch"]
+    assert "fp32" in out and "skipped" in out and "ceiling.json" in out
+
+
+def test_ctrl_c_keeps_the_best_so_far_writes_it_and_exits_130(
+    tmp_path, capsys, monkeypatch, sku, tiny_presets
+):
+    real_search = command.search
+
+    def interrupted(*args, **kw):
+        result = real_search(*args, **{**kw, "seeds": ((64, 64, 64),)})
+        return SearchResult(result.points[:1], {}, "interrupted", result.elapsed_s)
+
+    monkeypatch.setattr(command, "search", interrupted)
+    code = main(["ceiling", *TINY[:-1], "--dtype", "fp32,fp16", "--baselines", str(tmp_path)])
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    data = json.loads((tmp_path / sku / "ceiling.json").read_text())
+    assert data["matmul"]["fp32"]["interrupted"] is True
+    assert "fp16" not in data["matmul"] and data["memory"] is None  # nothing after the Ctrl-C
+
+
+def test_a_run_divides_by_the_stored_ceiling_of_its_sku(tmp_path, capsys, sku):
+    stored = make_ceiling(sku=sku, dtypes=("fp32",))
+    save_ceiling(stored, tmp_path / "baselines")
+    code = main(
+        [
+            "run",
+            *FAST_RUN,
+            "--shape",
+            "64x64x64",
+            "--dtype",
+            "fp32,bf16",
+            "--baselines",
+            str(tmp_path / "baselines"),
+            "--out",
+            str(tmp_path / "runs"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    run = load_run(only_run(tmp_path / "runs"))
+    cases = run.cases.set_index("dtype")
+    fp32, bf16 = cases.loc["fp32"], cases.loc["bf16"]
+    assert fp32.measured_peak_ops_per_s == 80e9 and fp32.measured_peak_source == "stored"
+    assert fp32.frac_of_measured_peak == pytest.approx(fp32.achieved_ops_per_s / 80e9)
+    assert "1024x1024x1024" in fp32.measured_peak_detail
+    assert pd.isna(bf16.frac_of_measured_peak)  # None in JSON
+    assert "no measured bf16 ceiling" in bf16.measured_peak_detail
+    assert run.meta["ceiling"]["source"] == "stored" and "% of ceiling" in out
+    assert fp32.frac_of_clock_peak == pytest.approx(
+        fp32.achieved_ops_per_s / fp32.clock_peak_ops_per_s
+    )
+
+
+def test_without_a_usable_ceiling_the_fraction_is_none_with_the_reason(tmp_path, capsys, sku):
+    bad = tmp_path / "baselines" / sku / "ceiling.json"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("{ not json")
+    runs = tmp_path / "runs"
+    args = ["run", *FAST_RUN, "--shape", "64x64x64", "--dtype", "fp32", "--out", str(runs)]
+    assert main([*args, "--baselines", str(tmp_path / "baselines")]) == 0
+    captured = capsys.readouterr()
+    err = " ".join(captured.err.split())  # rich wraps lines at 80 columns
+    assert "ignored" in err and "not used as a denominator" in err
+    assert "% of ceiling" not in captured.out
+    case = load_run(only_run(runs)).cases.iloc[0]
+    assert pd.isna(case.frac_of_measured_peak)  # None in JSON
+    assert "corrupt" in case.measured_peak_detail
+
+
+def test_suite_full_measures_the_ceilings_first_and_stores_them_in_the_run(
+    tmp_path, capsys, tiny_presets
+):
+    args = ["run", "--suite", "full", *FAST_RUN, "--kernel", "matmul", "--shape", "128x128x128"]
+    code = main([*args, "--dtype", "fp32", "--idle-s", "0", "--out", str(tmp_path)])
+    assert code == 0
+    run = load_run(only_run(tmp_path))
+    meta = run.meta["ceiling"]
+    assert meta["source"] == "this run" and "fp32" in meta["matmul"]
+    assert meta["memory"]["kernels"]["copy"]["bytes_per_s"] > 0
+    assert "128x128x128" in [p["shape"] for p in meta["matmul"]["fp32"]["points"]]  # the seed
+    case = run.cases.iloc[0]
+    assert case.timing_mode == "cold" and case.measured_peak_source == "this run"
+    assert case.frac_of_measured_peak > 0
+    assert "measured in this run" in capsys.readouterr().out

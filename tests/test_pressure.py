@@ -1,0 +1,30 @@
+"""CPU pressure (Linux PSI) around a measurement, and what happens where there is none."""
+
+import time
+
+from bench.pressure import PressureProbe, read_some_us
+
+PSI = "some avg10=1.00 avg60=2.00 avg300=3.00 total={}\nfull avg10=0.00 total=0\n"
+
+
+def test_reads_the_some_total(tmp_path):
+    path = tmp_path / "cpu"
+    path.write_text(PSI.format(123456))
+    assert read_some_us(path) == (123456, f"Linux PSI {path} (some)")
+
+
+def test_the_fraction_of_the_interval_some_task_waited(tmp_path):
+    path = tmp_path / "cpu"
+    path.write_text(PSI.format(1_000_000))
+    probe = PressureProbe.start(path)
+    time.sleep(0.05)
+    path.write_text(PSI.format(1_000_000 + 25_000))  # 25 ms of stall in >= 50 ms
+    fraction, source = probe.stop()
+    assert 0 < fraction <= 0.5 and source.startswith("Linux PSI")
+
+
+def test_no_psi_is_unknown_with_the_reason(tmp_path):
+    fraction, reason = PressureProbe.start(tmp_path / "missing").stop()
+    assert fraction is None and "unreadable (FileNotFoundError)" in reason
+    (tmp_path / "junk").write_text("nonsense\n")
+    assert read_some_us(tmp_path / "junk")[0] is None

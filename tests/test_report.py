@@ -1,0 +1,127 @@
+"""Report writers on the fixture runs: chain, tables, plots, self-contained HTML, pivot."""
+
+import base64
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+from run_copies import DATA
+
+from bench.record import load_run
+from bench.report.build import build_report
+from bench.report.chain import Costs, efficiency_chain
+from bench.report.frame import case_dicts, device_pivot
+from bench.report.pytest_benchmark import to_pytest_benchmark
+
+GPU = DATA / "gpu-run"
+CPU = DATA / "cpu-run"
+EARLY = DATA / "cpu-run-early-1.0"
+PLOTS = {"peak", "roofline", "per_watt", "trace", "busbw", "scaling"}
+
+
+@pytest.fixture(scope="module")
+def gpu_report():
+    return build_report([load_run(GPU)], Costs(pue=1.3, usd_per_kwh=0.12))
+
+
+class Page(HTMLParser):
+    """Every tag and attribute of a page, to check what it would load."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags, self.urls, self.images = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for name, value in attrs:
+            if name in ("src", "href", "srcset", "data", "action"):
+                self.urls.append(value)
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+
+
+def parsed(html: str) -> Page:
+    page = Page()
+    page.feed(html)
+    page.close()
+    return page
+
+
+def test_html_is_self_contained_and_every_plot_is_a_real_png(gpu_report):
+    page = parsed(gpu_report.html())
+    assert not {"script", "link", "iframe", "object"} & set(page.tags)
+    assert page.urls and all(u.startswith("data:image/png;base64,") for u in page.urls)
+    assert len(page.images) == len(PLOTS)
+    for src in page.images:
+        png = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+    assert {p.name for p in gpu_report.plots} == PLOTS
+
+
+def test_gpu_chain_goes_from_peak_to_cost_with_denominators_and_sources():
+    links, note = efficiency_chain(case_dicts(load_run(GPU)), Costs(pue=1.3, usd_per_kwh=0.12))
+    steps = [link.step for link in links]
+    assert steps[:2] == ["spec peak", "achieved"]
+    assert "achieved vs clock-adjusted peak" in steps and "achieved vs measured ceiling" in steps
+    assert {"ops per joule", "link utilisation", "scaling efficiency"} <= set(steps)
+    cost = links[-1]
+    assert cost.step == "cost per 10^18 FLOP" and cost.value.startswith("$")
+    assert "estimate from your inputs: PUE 1.3" in cost.source and "$0.12/kWh" in cost.source
+    achieved = links[1]
+    assert "of spec peak" in achieved.ratio and "dense fp8 peak" in achieved.denominator
+    assert "fp8" in note
+    wall = links[-2]
+    # 10^18 FLOP at PUE 1.3 and ops_per_j J: the wall energy is exactly 1.3e18 / ops_per_j
+    ops_per_j = max(
+        (c for c in case_dicts(load_run(GPU)) if c["dtype"] == "fp8"),
+        key=lambda c: c["achieved_ops_per_s"],
+    )["ops_per_j"]
+    assert wall.value.startswith(f"{1.3e18 / ops_per_j / 1e3:.3g} kJ")
+
+
+def test_without_costs_the_chain_says_what_to_give():
+    links, _ = efficiency_chain(case_dicts(load_run(GPU)), Costs())
+    assert links[-1].value == "not estimated" and "--pue" in links[-1].source
+
+
+def test_old_schema_run_reports_without_the_fields_it_never_had():
+    report = build_report([load_run(EARLY)], plots=False)
+    text = report.markdown()
+    assert "matmul 128x128x128 fp32" in text and "ops per joule | not measured" in text
+
+
+def test_several_runs_are_pivoted_side_by_side_by_device():
+    runs = [load_run(GPU), load_run(CPU)]
+    text = build_report(runs, plots=False).markdown()
+    assert "## Devices side by side" in text
+    header = next(line for line in text.splitlines() if line.startswith("| case | NVIDIA"))
+    assert "NVIDIA H100 80GB HBM3" in header and "AMD EPYC" in header
+    pivot = device_pivot(runs)
+    assert list(pivot.columns) == [c for c in pivot.columns] and len(pivot.columns) == 2
+    assert pivot.loc["matmul 64x64x64 fp32"].notna().sum() == 1
+
+
+def test_pytest_benchmark_export_has_stats_extra_info_and_the_gpu():
+    doc = to_pytest_benchmark(load_run(GPU))
+    assert doc["machine_info"]["device_identity"]["name"] == "NVIDIA H100 80GB HBM3"
+    bench = doc["benchmarks"][0]
+    assert bench["stats"]["rounds"] == len(bench["stats"]["data"]) == 200
+    assert bench["stats"]["min"] <= bench["stats"]["median"] <= bench["stats"]["max"]
+    assert {"frac_of_peak", "ops_per_j", "avg_power_w", "sm_clock_hz_median"} <= set(
+        bench["extra_info"]
+    )
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+def test_headless_chromium_renders_every_plot(gpu_report, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(gpu_report.html())
+    dom = subprocess.run(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert all(f'id="plot-{name}"' in dom for name in PLOTS)
