@@ -12,6 +12,7 @@ load_run and compare read it like any other run.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from bench.devices.base import CpuIdentity, DeviceIdentity, GpuIdentity
 
 DEFAULT_ROOT = Path("results/baselines")
 COPIED = ("run.json", "cases.jsonl")
+COPIED_IF_PRESENT = ("health.jsonl",)
 COPIED_DIRS = ("samples", "traces")
 
 
@@ -48,18 +50,32 @@ def baseline_dir(meta: dict[str, Any], root: Path = DEFAULT_ROOT) -> Path:
     return root / run_sku(meta) / slug(str(meta.get("suite") or "custom"))
 
 
-def bless(run_dir: Path, meta: dict[str, Any], root: Path = DEFAULT_ROOT) -> Path:
+def bless(
+    run_dir: Path,
+    meta: dict[str, Any],
+    root: Path = DEFAULT_ROOT,
+    leave_out: frozenset[str] = frozenset(),
+) -> Path:
     """Copy the run's record (not its rendered views) into its baseline folder, replacing
-    the previous baseline only once the copy is complete."""
+    the previous baseline only once the copy is complete. `leave_out` names cases not to
+    copy (measured on a GPU that failed its health check)."""
     target = baseline_dir(meta, root)
     staging = target.with_name(target.name + ".blessing")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in COPIED:
+    for name in COPIED + tuple(n for n in COPIED_IF_PRESENT if (run_dir / n).is_file()):
         shutil.copy2(run_dir / name, staging / name)
+    if leave_out:
+        lines = (run_dir / "cases.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if _case_id(line) not in leave_out]
+        (staging / "cases.jsonl").write_text("".join(kept), encoding="utf-8")
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if n.rsplit(".", 1)[0] in leave_out]
+
     for name in COPIED_DIRS:
         if (run_dir / name).is_dir():
-            shutil.copytree(run_dir / name, staging / name)
+            shutil.copytree(run_dir / name, staging / name, ignore=ignore)
     previous = target.with_name(target.name + ".previous")
     shutil.rmtree(previous, ignore_errors=True)
     if target.exists():
@@ -67,6 +83,13 @@ def bless(run_dir: Path, meta: dict[str, Any], root: Path = DEFAULT_ROOT) -> Pat
     staging.rename(target)
     shutil.rmtree(previous, ignore_errors=True)
     return target
+
+
+def _case_id(line: str) -> str | None:
+    try:
+        return json.loads(line).get("case_id")
+    except (ValueError, AttributeError):
+        return None  # a line a crash truncated: copied as it is, the reader skips it
 
 
 def find(meta: dict[str, Any], root: Path = DEFAULT_ROOT) -> Path:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.cli_results import RESULT_COMMANDS, add_result_commands
+from bench.cli_results import RESULT_COMMANDS, _fraction, add_result_commands
 from bench.distributed import RankFailure  # stdlib-only at import: --help stays torch-free
 from bench.errors import UsageError, check_writable
 
@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="measure a suite or chosen cases (default: the quick suite)")
     run.add_argument(
-        "--suite", default="quick", help="named suite: quick (default), matmul, attention"
+        "--suite",
+        default="quick",
+        help="named suite: quick (default), matmul, attention, collectives, full, nightly",
     )
     run.add_argument("--kernel", help="comma-separated kernels (flopwatt list shows them)")
     run.add_argument("--dtype", help="comma-separated dtypes: fp32,tf32,bf16,fp16,fp8,int8")
@@ -196,7 +198,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="writes <this>/<sku>/ceiling.json (default results/baselines)",
     )
     add_result_commands(sub)
+    _add_health(sub)
     return parser
+
+
+def _add_health(sub: Any) -> None:
+    """`flopwatt health` (bench.health.command): NVML checks, speed and the SDC canary."""
+    p = sub.add_parser("health", help="check every GPU of the node: NVML, speed, SDC canary")
+    p.add_argument(
+        "--device", default="all", help="all (every GPU, else the CPU), cpu, or cuda:N,cuda:M"
+    )
+    p.add_argument(
+        "--baseline",
+        default="auto",
+        metavar="auto|PATH",
+        help="auto: <--baselines>/<sku>/health; or a blessed health run folder",
+    )
+    p.add_argument("--baselines", type=Path, default=DEFAULT_BASELINES, help="where auto looks")
+    p.add_argument("--format", choices=("table", "json", "md"), default="table")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="parent of the run folder")
+    p.add_argument("--nproc", type=_positive_int, help="N local ranks (default: one per GPU)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads (default: torch's)")
+    p.add_argument(
+        "--peer-warn", type=_fraction, default=0.05, help="WARN this far below the peers (0.05)"
+    )
+    p.add_argument(
+        "--peer-fail", type=_fraction, default=0.10, help="FAIL this far below the peers (0.10)"
+    )
+    p.add_argument(
+        "--baseline-min",
+        type=_positive_float,
+        default=0.95,
+        help="FAIL under this x the baseline's lower bound (0.95)",
+    )
+    p.add_argument(
+        "--temp-warn-c", type=_positive_float, default=80.0, help="idle temperature to WARN at"
+    )
+    p.add_argument("--expect-gpus", type=_positive_int, help="FAIL unless NVML sees N GPUs")
+    p.add_argument(
+        "--collective-timeout-s",
+        type=_positive_float,
+        default=120.0,
+        help="how long rank 0 waits for the other ranks (120)",
+    )
+    p.add_argument("--run-id", help=argparse.SUPPRESS)  # the launching process names the run
+    p.add_argument("--canary-flip-rank", type=int, help=argparse.SUPPRESS)  # a test seam
 
 
 def _peak_overrides(items: Sequence[str]) -> dict[str, float]:
@@ -376,6 +422,12 @@ def cmd_ceiling(args: argparse.Namespace) -> int:
     return run_command(args)
 
 
+def cmd_health(args: argparse.Namespace) -> int:
+    from bench.health.command import run_command
+
+    return run_command(args)
+
+
 def cmd_peaks(args: argparse.Namespace) -> int:
     from bench.peak_view import show_peaks
 
@@ -390,6 +442,7 @@ COMMANDS = {
     "list": cmd_list,
     "peaks": cmd_peaks,
     "ceiling": cmd_ceiling,
+    "health": cmd_health,
 }
 COMMANDS.update(RESULT_COMMANDS)
 

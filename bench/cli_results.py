@@ -171,8 +171,18 @@ def cmd_baseline(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.run}: status {run.meta.get('status')!r}; bless a complete run")
     if len(run.cases) == 0:
         raise UsageError(f"{args.run}: no cases to bless")
+    unhealthy = frozenset()
+    if "health_verdict" in run.cases:
+        unhealthy = frozenset(run.cases.loc[run.cases.health_verdict == "FAIL", "case_id"])
+    if len(unhealthy) == len(run.cases):
+        raise UsageError(f"{args.run}: every case ran on a GPU that failed its health check")
+    if unhealthy:
+        print(
+            f"left out {len(unhealthy)} cases measured on GPUs that failed their health "
+            f"check: {', '.join(sorted(unhealthy))}"
+        )
     try:
-        target = bless(args.run, run.meta, args.root)
+        target = bless(args.run, run.meta, args.root, unhealthy)
     except ValueError as exc:
         raise UsageError(f"{args.run}: {exc}") from None
     except OSError as exc:

@@ -360,6 +360,8 @@ def compare_case(
 ) -> CaseComparison:
     """The verdict of one case present in both runs."""
     out = CaseComparison(key=case_key(b), label=case_label(b), verdict=AMBIGUOUS)
+    if b.get("health_verdict") == "FAIL":
+        out.notes.append("measured on a GPU that failed its health check (health.jsonl)")
     if b.get("status") != "ok":
         both_skipped = a.get("status") == b.get("status") == "skipped"
         out.verdict = SAME if both_skipped else MISSING

@@ -145,6 +145,34 @@ class ProcessGroup:
             ranks = ", ".join(map(str, missing))
             raise RankFailure(f"rank{'s' if len(missing) > 1 else ''} {ranks} {late}")
 
+    def post(self, what: str, text: str) -> None:
+        """Leave this rank's text under `what` in the job's store (see collect)."""
+        from torch.distributed import distributed_c10d
+
+        distributed_c10d._get_default_store().set(f"flopwatt/post/{what}/{self.ctx.rank}", text)
+
+    def collect(self, what: str, limit_s: float) -> list[str | None]:
+        """On rank 0: each rank's text posted under `what`, None for a rank that did not post
+        within limit_s. Through the store, not a collective, so that a dead rank costs only
+        its own report (health reports the others and names it)."""
+        from torch.distributed import distributed_c10d
+
+        store = distributed_c10d._get_default_store()
+        key = f"flopwatt/post/{what}"
+        missing = set(_wait_for_ranks(store, key, self.ctx.world_size, limit_s))
+        return [
+            None if rank in missing else store.get(f"{key}/{rank}").decode()
+            for rank in range(self.ctx.world_size)
+        ]
+
+    def receive(self, what: str, limit_s: float) -> str | None:
+        """Rank 0's text posted under `what`, or None if it did not come within limit_s."""
+        from torch.distributed import distributed_c10d
+
+        store = distributed_c10d._get_default_store()
+        key = f"flopwatt/post/{what}"
+        return None if _wait_for_ranks(store, key, 1, limit_s) else store.get(f"{key}/0").decode()
+
     def gather(self, obj: Any) -> list[Any] | None:
         """Every rank's object on rank 0 (None elsewhere), over the gloo group."""
         import torch.distributed as dist

@@ -242,7 +242,7 @@ def _capture_nvml(record: _Record, facts: DeviceFacts | None, opener: Callable[[
     try:
         record.put_reading("nvml.driver_version", nvml.driver_version_reading())
         record.put_reading("nvml.cuda_driver_version", nvml.cuda_driver_version_reading())
-        device, how = _match_device(nvml, facts)
+        device, how = match_device(nvml, facts)
         if device is None:
             for field in device_fields:
                 record.put(f"nvml.{field}", None, how)
@@ -258,7 +258,7 @@ def _capture_nvml(record: _Record, facts: DeviceFacts | None, opener: Callable[[
         nvml.close()
 
 
-def _match_device(nvml: Nvml, facts: DeviceFacts | None) -> tuple[NvmlDevice | None, str]:
+def match_device(nvml: Nvml, facts: DeviceFacts | None) -> tuple[NvmlDevice | None, str]:
     """(device, "uuid" | "pci_bus_id") or (None, why no device was matched). Never by index."""
     if facts is None or not isinstance(facts.identity, GpuIdentity):
         return None, "no GPU in this run"

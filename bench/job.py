@@ -9,6 +9,7 @@ rank, while a collective's result, already reduced across ranks, is written once
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -71,6 +72,29 @@ class Job:
             return self.group.gather(obj) or []
         except RuntimeError as exc:  # a peer died mid-gather: say so, keep what is written
             raise RankFailure(f"lost a rank while gathering results: {first_line(exc)}") from exc
+
+    def collect(self, what: str, obj: Any, limit_s: float) -> list[Any]:
+        """Every rank's JSON-able obj on rank 0 ([] elsewhere), None for a rank that did not
+        post within limit_s: a dead rank costs only its own part. JSON, never pickle."""
+        if self.group is None or not self.ctx.distributed:
+            return [obj]
+        self.group.post(what, json.dumps(obj, default=str))
+        if not self.is_root:
+            return []
+        return [None if t is None else json.loads(t) for t in self.group.collect(what, limit_s)]
+
+    def share(self, what: str, obj: Any, limit_s: float) -> Any:
+        """Rank 0's obj on every rank (the others' obj is ignored); RankFailure if it never
+        comes."""
+        if self.group is None or not self.ctx.distributed:
+            return obj
+        if self.is_root:
+            self.group.post(what, json.dumps(obj, default=str))
+            return obj
+        text = self.group.receive(what, limit_s)
+        if text is None:
+            raise RankFailure(f"rank 0 did not send {what} within {limit_s:g} s (dead or hung)")
+        return json.loads(text)
 
     def meet(self, what: str) -> None:
         if self.group is not None and self.ctx.distributed:

@@ -149,6 +149,9 @@ class CaseResult:
     scaling_efficiency: float | None = None  # E(N) at the job's world size (kernels/scaling.py)
     scaling: list[dict[str, Any]] = field(default_factory=list)  # one row per N
     warnings: list[str] = field(default_factory=list)
+    # the verdict of the health check of the device this ran on (bench.health), when one ran
+    # first: "FAIL" keeps the case out of baselines (bench.baseline_store.bless)
+    health_verdict: str | None = None
     started_at: str | None = None
     duration_s: float | None = None
     samples_file: str | None = None
@@ -193,6 +196,16 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+HEALTH_FILE = "health.jsonl"  # a health run's check rows (bench.health), one JSON object each
+
+
+def write_health(run_dir: Path, rows: list[dict[str, Any]]) -> None:
+    """The check rows of a health check, written at once when the verdicts are known."""
+    tmp = run_dir / (HEALTH_FILE + ".tmp")
+    tmp.write_text("".join(json.dumps(_finite(row), allow_nan=False) + "\n" for row in rows))
+    os.replace(tmp, run_dir / HEALTH_FILE)
 
 
 def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
@@ -277,6 +290,7 @@ class Run:
     meta: dict[str, Any]
     cases: Any  # pandas.DataFrame
     problems: list[str]
+    health: list[dict[str, Any]] = field(default_factory=list)  # health.jsonl rows, if any
 
     def samples(self, case_id: str) -> Any:
         """The raw samples of one case as a DataFrame."""
@@ -335,4 +349,8 @@ def load_run(run_dir: str | Path) -> Run:
     for problem in problems:
         warnings.warn(problem, stacklevel=2)
     frame = pd.json_normalize(cases) if cases else pd.DataFrame(columns=list(REQUIRED_FIELDS))
-    return Run(path=path, meta=meta, cases=frame, problems=problems)
+    health: list[dict[str, Any]] = []
+    if (path / HEALTH_FILE).is_file():
+        with open(path / HEALTH_FILE, encoding="utf-8") as fh:
+            health = [json.loads(line) for line in fh if line.strip()]
+    return Run(path=path, meta=meta, cases=frame, problems=problems, health=health)

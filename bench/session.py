@@ -117,6 +117,7 @@ def execute(
     def peak_for(mode: str):
         return resolve_peak(facts.identity, mode, plan.peak_overrides)
 
+    marks = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     status, code = "failed", 1  # until the loop ends normally: a crash is not "complete"
     started = time.perf_counter()
@@ -129,8 +130,14 @@ def execute(
     try:
         with Progress(*columns, console=err, transient=True) as progress:
             task = progress.add_task("idle baseline", total=len(cases))
+            suite = plan.suite_for(backend.kind)
+            if suite.health_first:
+                from bench.health.run import preflight
+
+                progress.update(task, description="health check")
+                marks = preflight(job, backend, writer, baselines)
             ceilings = ceilings_for_run(
-                plan.suite_for(backend.kind).measures_ceilings,
+                suite.measures_ceilings,
                 backend,
                 cases,
                 baselines,
@@ -161,6 +168,8 @@ def execute(
                     link_peak=link,
                     measured_peak_for=ceilings.lookup,
                 )
+                if marks is not None:
+                    marks.mark(outcome.result, getattr(kernel, "COLLECTIVE", False))
                 job.deliver(outcome, getattr(kernel, "COLLECTIVE", False), writer)
                 progress.advance(task)
         status, code = "complete", 0
@@ -186,6 +195,10 @@ def execute(
     studies = [r for r in writer.results if r.scaling]
     if studies:
         console.print(scaling_table(studies))
+    if marks is not None and job.is_root:
+        console.print(marks.line)
+        if marks.failed and code == 0:
+            code = 1  # the run is complete, but a GPU failed its health check
     done = len(writer.results)
     if status != "complete":
         err.print(f"{status}: {done} results of {len(cases)} cases saved in {writer.run_dir}")

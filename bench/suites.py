@@ -52,6 +52,7 @@ class Suite:
     timeout_s: float  # default per-case timeout; --timeout-s overrides
     measures_ceilings: bool = False  # measure this device's ceilings first (bench.ceiling)
     timing: str = "auto"  # the timing mode when --timing is left at auto
+    health_first: bool = False  # run `flopwatt health` first and mark a failed GPU's cases
 
     @property
     def n_cases(self) -> int:
@@ -187,24 +188,34 @@ def _full(kind: str) -> Suite:
     )
 
 
+def _nightly(kind: str) -> Suite:
+    """The quick suite after a hardware health check (bench.health): the cases of a GPU
+    that fails it are measured and kept, but marked, so that no baseline takes them."""
+    quick = _quick(kind)
+    description = "health check first, then the quick suite; a failed GPU's cases are marked"
+    return replace(quick, name="nightly", description=description, health_first=True)
+
+
 SUITES = {
     "quick": _quick,
     "matmul": _matmul,
     "attention": _attention,
     "collectives": _collectives,
     "full": _full,
+    "nightly": _nightly,
 }
 
 
 def get_suite(name: str, kind: str, world_size: int = 1) -> Suite:
     """The suite called `name` for a device kind ("cpu" or "cuda") and a job of world_size.
 
-    With several ranks, `quick` adds its distributed part: the allreduce sweep by powers of 4.
+    With several ranks, `quick` (and `nightly`) add the distributed part: the allreduce
+    sweep by powers of 4 and scaling.
     """
     if name not in SUITES:
         raise UsageError(f"unknown suite {name!r}; choose from {', '.join(SUITES)}")
     suite = SUITES[name](kind)
-    if name == "quick" and world_size > 1:
+    if name in ("quick", "nightly") and world_size > 1:
         suite = replace(
             suite,
             plans=(*suite.plans, *collective_plans(kind, 4), *scaling_plans(kind)),

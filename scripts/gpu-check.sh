@@ -5,17 +5,20 @@
 #   bash scripts/gpu-check.sh [OUT_DIR]          (default: results/gpu-check)
 #
 # Steps, each with its own time limit so that the whole check stays under 6 minutes
-# (limits: 85 + 85 + 45 + 35 + 70 + 20 s, plus the environment and the tar):
+# (limits: 80 + 75 + 45 + 35 + 55 + 20 + 30 s, plus the environment and the tar):
 #   1. the GPU tests: real CUDA events against wall time, NVML clocks and energy, the peak
 #      lookup on the real SKU, graph mode, the SDPA backends, a tiny ceiling search;
 #   2. ceilings: a quick bf16 and fp8 search (10 s warm-up, since the tests have just run,
-#      and 25 s per dtype), and the memory bandwidth (copy and read), beside the published
+#      and 20 s per dtype), and the memory bandwidth (copy and read), beside the published
 #      MAMF figures; the later steps divide by them (% of ceiling);
 #   3. matmul in every dtype at 4096^3 and 8192^3 (short timing budgets, 1 s energy windows);
 #   4. energy: bf16 and fp8 matmul at 8192^3 with 5 s windows (counter against integral,
 #      TFLOP/s per W, idle power, clocks);
 #   5. attention: bf16 fwd and bwd at 4k and 8k, causal and not, flash and cudnn;
-#   6. collectives on the one GPU (NCCL, world size 1): they run, #wrong is 0, busbw is 0.
+#   6. collectives on the one GPU (NCCL, world size 1): they run, #wrong is 0, busbw is 0;
+#   7. health: NVML checks, bf16 matmul, copy and the SDC canary on the one GPU (no peers, so
+#      those rows are N/A; the baseline is step 3's run of this GPU, so that comparison is
+#      real); exits 1 on a FAIL. Its run folder goes only into runs.tar.gz.
 # Writes into OUT_DIR (at most 8 files): gpu-check.log, runs.tar.gz (every run folder, raw
 # samples and power traces included) and, for results/baselines/<sku>/, <sku>/ceiling.json,
 # <sku>/{matmul,attention}-{run.json,cases.jsonl} and <sku>/energy-cases.jsonl (the energy
@@ -45,12 +48,12 @@ nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,power.draw,power.limit,tempe
     --format=csv 2>/dev/null || true
 
 step "GPU tests"
-timeout 85 python -m pytest -q -p no:cacheprovider -m gpu tests/gpu || status=1
+timeout 80 python -m pytest -q -p no:cacheprovider -m gpu tests/gpu || status=1
 
 step "ceilings: bf16 and fp8 (quick), memory bandwidth"
 # SIGTERM from timeout still writes the best found so far (flagged interrupted).
 ceilings="$work/ceiling"
-timeout 85 python -m bench ceiling --quick --dtype bf16,fp8 --warmup-s 10 --budget-s 25 \
+timeout 75 python -m bench ceiling --quick --dtype bf16,fp8 --warmup-s 10 --budget-s 20 \
     --baselines "$ceilings" || status=1
 python scripts/gpu_check_ceiling.py "$ceilings" "$out" --expect bf16,fp8 || status=1
 
@@ -76,11 +79,11 @@ else
 fi
 
 step "attention: bf16 fwd and bwd, 4k and 8k, causal and not, flash and cudnn"
-# 16 cases of Llama-3-8B heads (32 q, 8 kv, D 128; batch 4 and 2): 1.5 s of timing and a
+# 16 cases of Llama-3-8B heads (32 q, 8 kv, D 128; batch 4 and 2): 1 s of timing and a
 # 1 s energy window each.
-timeout 70 python -m bench run --kernel attention --dtype bf16 \
+timeout 55 python -m bench run --kernel attention --dtype bf16 \
     --attn "llama3-8b:4096;llama3-8b:8192" --mask none,causal --pass fwd,bwd \
-    --backend flash,cudnn --timeout-s 1.5 --energy-window-s 1 --idle-s 0 \
+    --backend flash,cudnn --timeout-s 1 --energy-window-s 1 --idle-s 0 \
     --baselines "$ceilings" --out "$work/attention" || status=1
 run_dir="$(only_run attention)"
 if [ -n "$run_dir" ]; then
@@ -103,6 +106,13 @@ print(f"{len(cases)} collective cases, {len(bad)} not ok, #wrong 0 and busbw fac
 print(cases[["params.shape_label", "dtype", "status", "time_mean_s", "algbw_bytes_per_s"]])
 sys.exit(1 if len(bad) or len(cases) != 36 else 0)
 PY
+
+step "health: NVML checks, matmul, copy and SDC canary on this GPU"
+# One GPU: the peer rows are N/A; the matmul run of step 3 (bf16 8192^3 on this very GPU)
+# is the baseline, so the baseline comparison is real (copy and canary: N/A, it has none).
+matmul_run="$(only_run matmul)"
+timeout 30 python -m bench health --out "$work/health" \
+    ${matmul_run:+--baseline "$matmul_run"} || status=1
 
 tar -czf "$out/runs.tar.gz" -C "$work" . || status=1
 step "done: exit $status"

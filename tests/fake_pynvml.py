@@ -41,6 +41,19 @@ NVML_CLOCK_GRAPHICS = 0
 NVML_CLOCK_SM = 1
 NVML_CLOCK_MEM = 2
 NVML_TEMPERATURE_GPU = 0
+NVML_TEMPERATURE_THRESHOLD_SLOWDOWN = 1
+NVML_MEMORY_ERROR_TYPE_CORRECTED = 0
+NVML_MEMORY_ERROR_TYPE_UNCORRECTED = 1
+NVML_VOLATILE_ECC = 0
+NVML_AGGREGATE_ECC = 1
+NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS = 0
+NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR = 1
+NVML_NVLINK_MAX_LINKS = 36
+NVML_NVLINK_ERROR_DL_REPLAY = 0
+NVML_NVLINK_ERROR_DL_RECOVERY = 1
+NVML_NVLINK_ERROR_DL_CRC_FLIT = 2
+NVML_NVLINK_ERROR_DL_CRC_DATA = 3
+NVLINK_COUNTERS = {0: "replay", 1: "recovery", 2: "crc_flit", 3: "crc_data"}
 
 _ERROR_TEXT = {
     NVML_ERROR_UNINITIALIZED: "Uninitialized",
@@ -145,6 +158,21 @@ class FakeGpu:
     power_instant_mw: Any = 72_500
     power_average_mw: Any = 72_000
     violation_ns: dict[int, Any] = field(default_factory=dict)  # field id -> cumulative ns
+    # health (bench.health): PCIe link, memory errors and repairs, NVLink, thermal threshold
+    pcie_gen: Any = 5
+    pcie_max_gen: Any = 5
+    pcie_width: Any = 16
+    pcie_max_width: Any = 16
+    pcie_replays: Any = 0
+    # "corrected|uncorrected/volatile|aggregate" -> count; a key left out reads 0
+    ecc: dict[str, Any] = field(default_factory=dict)
+    remapped_rows: Any = (0, 0, 0, 0)  # correctable, uncorrectable, pending, failure
+    retired_pages: dict[str, Any] = field(default_factory=lambda: {"sbe": [], "dbe": []})
+    retired_pages_pending: Any = NVML_FEATURE_DISABLED
+    nvlink_states: list[Any] = field(default_factory=lambda: [NVML_FEATURE_ENABLED] * 18)
+    # link -> counter name ("replay", "recovery", "crc_flit", "crc_data") -> count; default 0
+    nvlink_errors: dict[int, dict[str, Any]] = field(default_factory=dict)
+    slowdown_temperature_c: Any = 87
     parent_gpu: FakeGpu | None = None  # set on a MIG slice: the GPU it lives on
     errors: dict[str, int] = field(default_factory=dict)  # NVML function name -> error code
     field_errors: dict[int, int] = field(default_factory=dict)  # field id -> error code
@@ -165,7 +193,7 @@ class FakePynvml:
         self,
         gpus: Iterable[FakeGpu] = (),
         *,
-        driver_version: str = "550.54.15",
+        driver_version: Any = "550.54.15",  # a callable is called on each read
         cuda_driver_version: int = 12040,
         init_error: int | None = None,
         missing: Iterable[str] = (),
@@ -220,7 +248,12 @@ class FakePynvml:
 
     def nvmlSystemGetDriverVersion(self) -> str:
         self._enter("nvmlSystemGetDriverVersion")
-        return self.driver_version
+        version = self.driver_version
+        return version() if callable(version) else version
+
+    def nvmlDeviceGetCount(self) -> int:
+        self._enter("nvmlDeviceGetCount")
+        return len(self.gpus)
 
     def nvmlSystemGetCudaDriverVersion(self) -> int:
         self._enter("nvmlSystemGetCudaDriverVersion")
@@ -342,6 +375,59 @@ class FakePynvml:
         return list(self._device("nvmlDeviceGetMigMode", h, "mig_mode"))
 
 
+    # health: PCIe, ECC, remapped rows, retired pages, NVLink, thresholds
+    def nvmlDeviceGetCurrPcieLinkGeneration(self, h: FakeGpu) -> int:
+        return self._device("nvmlDeviceGetCurrPcieLinkGeneration", h, "pcie_gen")
+
+    def nvmlDeviceGetMaxPcieLinkGeneration(self, h: FakeGpu) -> int:
+        return self._device("nvmlDeviceGetMaxPcieLinkGeneration", h, "pcie_max_gen")
+
+    def nvmlDeviceGetCurrPcieLinkWidth(self, h: FakeGpu) -> int:
+        return self._device("nvmlDeviceGetCurrPcieLinkWidth", h, "pcie_width")
+
+    def nvmlDeviceGetMaxPcieLinkWidth(self, h: FakeGpu) -> int:
+        return self._device("nvmlDeviceGetMaxPcieLinkWidth", h, "pcie_max_width")
+
+    def nvmlDeviceGetPcieReplayCounter(self, h: FakeGpu) -> int:
+        return self._device("nvmlDeviceGetPcieReplayCounter", h, "pcie_replays")
+
+    def nvmlDeviceGetTotalEccErrors(self, h: FakeGpu, error_type: int, counter: int) -> int:
+        self._enter("nvmlDeviceGetTotalEccErrors", h)
+        kind = ("corrected", "uncorrected")[error_type]
+        value = h.ecc.get(f"{kind}/{('volatile', 'aggregate')[counter]}", 0)
+        return value() if callable(value) else value
+
+    def nvmlDeviceGetRemappedRows(self, h: FakeGpu) -> tuple[int, int, int, int]:
+        return tuple(self._device("nvmlDeviceGetRemappedRows", h, "remapped_rows"))
+
+    def nvmlDeviceGetRetiredPages(self, h: FakeGpu, cause: int) -> list[int]:
+        self._enter("nvmlDeviceGetRetiredPages", h)
+        value = h.retired_pages[("sbe", "dbe")[cause]]
+        return list(value() if callable(value) else value)
+
+    def nvmlDeviceGetRetiredPagesPendingStatus(self, h: FakeGpu) -> int:
+        fn = "nvmlDeviceGetRetiredPagesPendingStatus"
+        return self._device(fn, h, "retired_pages_pending")
+
+    def nvmlDeviceGetNvLinkState(self, h: FakeGpu, link: int) -> int:
+        self._enter("nvmlDeviceGetNvLinkState", h)
+        if not 0 <= link < len(h.nvlink_states):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        value = h.nvlink_states[link]
+        return value() if callable(value) else value
+
+    def nvmlDeviceGetNvLinkErrorCounter(self, h: FakeGpu, link: int, counter: int) -> int:
+        self._enter("nvmlDeviceGetNvLinkErrorCounter", h)
+        if not 0 <= link < len(h.nvlink_states):
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        value = h.nvlink_errors.get(link, {}).get(NVLINK_COUNTERS[counter], 0)
+        return value() if callable(value) else value
+
+    def nvmlDeviceGetTemperatureThreshold(self, h: FakeGpu, threshold: int) -> int:
+        assert threshold == NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
+        return self._device("nvmlDeviceGetTemperatureThreshold", h, "slowdown_temperature_c")
+
+
 @dataclass
 class FieldUnion:
     """c_nvmlValue_t: flopwatt reads the member that valueType names."""
@@ -415,3 +501,16 @@ class FailAfter:
         if self.reads > self.n:
             raise NVMLError(self.code)
         return self.value
+
+
+class Steps:
+    """A field that returns its values one read at a time and then keeps the last one:
+    `Steps([0, 2])` is a counter that rises between the first and the second read."""
+
+    def __init__(self, values: Iterable[Any]) -> None:
+        self.values, self.reads = list(values), 0
+
+    def __call__(self) -> Any:
+        value = self.values[min(self.reads, len(self.values) - 1)]
+        self.reads += 1
+        return value

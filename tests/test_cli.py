@@ -122,7 +122,7 @@ def test_a_shape_that_does_not_fit_is_skipped_and_the_run_goes_on(tmp_path, caps
     ("args", "message"),
     [
         (["run", "--kernel", "conv"], "unknown kernel 'conv'"),
-        (["run", "--suite", "nightly"], "unknown suite 'nightly'"),
+        (["run", "--suite", "weekly"], "unknown suite 'weekly'"),
         (["run", "--shape", "64x64"], "is not MxNxK"),
         (["run", "--shape", "0x64x64"], "must be positive"),
         (["run", "--shape", "64x64x64,"], "empty item"),

@@ -369,6 +369,87 @@ class NvmlDevice:
         enabled = self._lib.NVML_DEVICE_MIG_ENABLE
         return _convert(self._get("nvmlDeviceGetMigMode"), lambda v: v[0] == enabled)
 
+    # health: links, memory errors and repairs (bench.health reads these)
+    def pcie_link(self) -> dict[str, Reading[int]]:
+        """Current and maximum PCIe generation and width. The maximum is what the GPU and its
+        slot allow together; an idle GPU may train its link down to save power."""
+        names = {
+            "gen": "nvmlDeviceGetCurrPcieLinkGeneration",
+            "max_gen": "nvmlDeviceGetMaxPcieLinkGeneration",
+            "width": "nvmlDeviceGetCurrPcieLinkWidth",
+            "max_width": "nvmlDeviceGetMaxPcieLinkWidth",
+        }
+        return {key: _convert(self._get(fn), int) for key, fn in names.items()}
+
+    def pcie_replay_count(self) -> Reading[int]:
+        """PCIe replays since driver load: the link resent packets it received corrupted."""
+        return _convert(self._get("nvmlDeviceGetPcieReplayCounter"), int)
+
+    def ecc_errors(self, uncorrected: bool, aggregate: bool) -> Reading[int]:
+        """Total memory ECC errors: volatile (since driver load) or aggregate (lifetime)."""
+        lib = self._lib
+        kind = (
+            lib.NVML_MEMORY_ERROR_TYPE_UNCORRECTED
+            if uncorrected
+            else lib.NVML_MEMORY_ERROR_TYPE_CORRECTED
+        )
+        counter = lib.NVML_AGGREGATE_ECC if aggregate else lib.NVML_VOLATILE_ECC
+        return _convert(self._get("nvmlDeviceGetTotalEccErrors", kind, counter), int)
+
+    def remapped_rows(self) -> Reading[dict[str, int]]:
+        """Ampere and newer: rows remapped after correctable and uncorrectable errors, whether
+        a remap waits for a GPU reset, and whether a remap failed (no spare row left)."""
+
+        def fields(v: Any) -> dict[str, int]:
+            keys = ("correctable", "uncorrectable", "pending", "failure")
+            return dict(zip(keys, map(int, v), strict=True))
+
+        return _convert(self._get("nvmlDeviceGetRemappedRows"), fields)
+
+    def retired_pages(self, double_bit: bool) -> Reading[int]:
+        """Pre-Ampere: pages retired after a double-bit error, or after repeated single-bit ones."""
+        lib = self._lib
+        cause = (
+            lib.NVML_PAGE_RETIREMENT_CAUSE_DOUBLE_BIT_ECC_ERROR
+            if double_bit
+            else lib.NVML_PAGE_RETIREMENT_CAUSE_MULTIPLE_SINGLE_BIT_ECC_ERRORS
+        )
+        return _convert(self._get("nvmlDeviceGetRetiredPages", cause), len)
+
+    def retired_pages_pending(self) -> Reading[bool]:
+        enabled = self._lib.NVML_FEATURE_ENABLED
+        return _convert(self._get("nvmlDeviceGetRetiredPagesPendingStatus"), lambda v: v == enabled)
+
+    def nvlink_states(self) -> Reading[list[bool]]:
+        """Whether each NVLink is up, link 0 upward. NVML has no link count: the list ends at
+        the first link NVML will not answer for (past the last link it says InvalidArgument);
+        (None, reason) when link 0 already has no answer (no NVLink on this GPU)."""
+        states: list[bool] = []
+        enabled = self._lib.NVML_FEATURE_ENABLED
+        for link in range(int(getattr(self._lib, "NVML_NVLINK_MAX_LINKS", 18))):
+            value, reason = self._get("nvmlDeviceGetNvLinkState", link)
+            if value is None:
+                return (states, None) if states else (None, reason)
+            states.append(value == enabled)
+        return states, None
+
+    def nvlink_errors(self, link: int) -> dict[str, Reading[int]]:
+        """One link's data-link error counters since driver load (replays, recoveries, CRC)."""
+        lib = self._lib
+        counters = {
+            "replay": lib.NVML_NVLINK_ERROR_DL_REPLAY,
+            "recovery": lib.NVML_NVLINK_ERROR_DL_RECOVERY,
+            "crc_flit": lib.NVML_NVLINK_ERROR_DL_CRC_FLIT,
+            "crc_data": lib.NVML_NVLINK_ERROR_DL_CRC_DATA,
+        }
+        fn = "nvmlDeviceGetNvLinkErrorCounter"
+        return {name: _convert(self._get(fn, link, c), int) for name, c in counters.items()}
+
+    def slowdown_temperature_c(self) -> Reading[float]:
+        """The temperature at which the GPU starts to slow its clocks down."""
+        threshold = self._lib.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
+        return _convert(self._get("nvmlDeviceGetTemperatureThreshold", threshold), float)
+
 
 class Nvml:
     """An initialised NVML session. close() shuts it down; NVML counts init/shutdown pairs,
@@ -432,6 +513,10 @@ class Nvml:
         """The CUDA version the driver supports, e.g. "12.4" (not the toolkit torch uses)."""
         reading = _call(self._lib, "nvmlSystemGetCudaDriverVersion")
         return _convert(reading, _format_cuda_version)
+
+    def device_count_reading(self) -> Reading[int]:
+        """GPUs the driver sees on this node, whatever CUDA_VISIBLE_DEVICES hides from torch."""
+        return _convert(_call(self._lib, "nvmlDeviceGetCount"), int)
 
     def driver_version(self) -> str | None:
         return self.driver_version_reading()[0]

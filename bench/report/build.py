@@ -20,6 +20,7 @@ from bench.report.document import (
     render_markdown,
 )
 from bench.report.frame import case_dicts, run_label
+from bench.report.health import health_blocks
 from bench.report.plots import Plot, all_plots
 from bench.report.tables import cases_table, chain_table, pivot_table, runs_table
 
@@ -71,6 +72,7 @@ def build_report(
     data = [(run, case_dicts(run)) for run in runs]
     title = "flopwatt report: " + ", ".join(run_label(r) for r in runs)
     blocks: list[Block] = [Heading("flopwatt report", 1), runs_table(runs)]
+    blocks += health_blocks(runs)
     blocks.append(Heading("Efficiency chain"))
     blocks.append(
         Para(
