@@ -87,31 +87,8 @@ def execute(
     facts = backend.facts()
     power = power_setup.choice.source
     energy = power_setup.energy if power.available else None
-    run_id = new_run_id()
-    meta = {
-        "run_id": run_id,
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["flopwatt", *sys.argv[1:]]),
-        "suite": plan.suite,
-        "device": backend.label,
-        "device_facts": {"identity": _identity_dict(facts.identity), **facts.extra},
-        "policy": asdict(policy),
-        "peak_overrides": plan.peak_overrides,
-        "power_source": {
-            **power.describe(),
-            "requested": power_setup.choice.requested,
-            "skipped": power_setup.choice.skipped,
-        },
-        "energy_policy": asdict(power_setup.energy) if energy is not None else None,
-        "environment": capture_environment(facts, project_root=PROJECT_ROOT),
-        "n_planned": len(cases),
-        "world_size": job.world_size,
-        "launcher": job.ctx.source,
-    }
-    if job.ctx.distributed:
-        mine = {"device_facts": meta["device_facts"], "host": socket.gethostname()}
-        meta["ranks"] = job.gather(mine)
-    writer = job.writer(out_parent / run_id, meta)
+    meta = _run_meta(plan, backend, policy, power_setup, job, len(cases))
+    writer = job.writer(out_parent / meta["run_id"], meta)
     link = link_peak(facts.identity)
 
     def peak_for(mode: str):
@@ -186,15 +163,7 @@ def execute(
             duration_s=time.perf_counter() - started,
         )
     title = f"flopwatt {plan.suite} on {backend.label} ({_device_name(facts.identity)})"
-    console.print(summary_table(writer.results, title))
-    console.print(power_line(power, writer.meta.get("idle")))
-    console.print(ceiling_line(writer.meta.get("ceiling")))
-    collectives = [r for r in writer.results if "collective" in r.params]
-    if collectives:
-        console.print(nccl_tests_table(collectives))
-    studies = [r for r in writer.results if r.scaling]
-    if studies:
-        console.print(scaling_table(studies))
+    _print_results(console, writer, power, title)
     if marks is not None and job.is_root:
         console.print(marks.line)
         if marks.failed and code == 0:
@@ -205,6 +174,50 @@ def execute(
     else:
         console.print(f"{done} results -> {writer.run_dir}")
     return code
+
+
+def _run_meta(
+    plan: RunPlan, backend: Backend, policy: Any, power_setup: PowerSetup, job: Job, n_planned: int
+) -> dict[str, Any]:
+    """run.json as the run starts: command, device, policy, power source, environment."""
+    facts, power = backend.facts(), power_setup.choice.source
+    meta = {
+        "run_id": new_run_id(),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["flopwatt", *sys.argv[1:]]),
+        "suite": plan.suite,
+        "device": backend.label,
+        "device_facts": {"identity": _identity_dict(facts.identity), **facts.extra},
+        "policy": asdict(policy),
+        "peak_overrides": plan.peak_overrides,
+        "power_source": {
+            **power.describe(),
+            "requested": power_setup.choice.requested,
+            "skipped": power_setup.choice.skipped,
+        },
+        "energy_policy": asdict(power_setup.energy) if power.available else None,
+        "environment": capture_environment(facts, project_root=PROJECT_ROOT),
+        "n_planned": n_planned,
+        "world_size": job.world_size,
+        "launcher": job.ctx.source,
+    }
+    if job.ctx.distributed:
+        mine = {"device_facts": meta["device_facts"], "host": socket.gethostname()}
+        meta["ranks"] = job.gather(mine)
+    return meta
+
+
+def _print_results(console: Any, writer: Any, power: Any, title: str) -> None:
+    """The summary table and, where the run has them, the collective and scaling tables."""
+    console.print(summary_table(writer.results, title))
+    console.print(power_line(power, writer.meta.get("idle")))
+    console.print(ceiling_line(writer.meta.get("ceiling")))
+    collectives = [r for r in writer.results if "collective" in r.params]
+    if collectives:
+        console.print(nccl_tests_table(collectives))
+    studies = [r for r in writer.results if r.scaling]
+    if studies:
+        console.print(scaling_table(studies))
 
 
 def _identity_dict(identity: Any) -> dict[str, Any]:

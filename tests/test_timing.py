@@ -131,7 +131,7 @@ def test_every_sample_is_kept_including_outliers():
 def test_timeout_is_recorded_with_the_samples_taken():
     timings, _, _ = run(lambda i: 0.4, Policy(**FAST, timeout_s=2.0, mode="cold"))
     assert timings.stop_reason == "timeout"
-    assert 1 <= len(timings.samples_s) < 10
+    assert 0 < len(timings.samples_s) < 10
 
 
 def test_graph_mode_requested_on_a_backend_without_graphs_raises():
