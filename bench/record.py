@@ -9,10 +9,14 @@ the schema version and never unpickle anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
+import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +218,20 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the block (main thread, POSIX); deliver them after it."""
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = block(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        block(signal.SIG_SETMASK, previous)
+
+
 class RunWriter:
     """Writes one run folder as the run goes; every finished case is on disk at once."""
 
@@ -239,16 +257,21 @@ class RunWriter:
         samples: dict[str, list[Any]] | None,
         trace: dict[str, list[Any]] | None = None,
     ) -> None:
-        """Tables first, then the case line (flushed and fsynced), then the summary view."""
-        if samples is not None:
-            result.samples_file = self._write_table("samples", result.case_id, samples)
-        if trace is not None:
-            result.trace_file = self._write_table("traces", result.case_id, trace)
-        self._cases.write(result.to_json() + "\n")
-        self._cases.flush()
-        os.fsync(self._cases.fileno())
-        self.results.append(result)
-        self._write_summary()
+        """Tables first, then the case line (flushed and fsynced), then the summary view.
+
+        Ctrl-C and SIGTERM wait until the case is written and counted, so that an interrupted
+        run's `n_cases` always equals the lines in cases.jsonl.
+        """
+        with _signals_deferred():
+            if samples is not None:
+                result.samples_file = self._write_table("samples", result.case_id, samples)
+            if trace is not None:
+                result.trace_file = self._write_table("traces", result.case_id, trace)
+            self._cases.write(result.to_json() + "\n")
+            self._cases.flush()
+            os.fsync(self._cases.fileno())
+            self.results.append(result)
+            self._write_summary()
 
     def _write_table(self, folder: str, case_id: str, columns: dict[str, list[Any]]) -> str:
         import pyarrow as pa
