@@ -76,7 +76,7 @@ def test_sampler_samples_at_its_rate_and_its_thread_ends_with_stop():
     assert not sampler.alive and not sampler_threads()
     assert 10 <= len(samples) <= 40
     gaps = [b.t_s - a.t_s for a, b in itertools.pairwise(samples)]
-    assert max(gaps) < 0.05  # waits on an Event with its own schedule; no long stalls
+    assert max(gaps) < 0.2  # waits on an Event with its own schedule; no long stalls
 
 
 def test_sampler_stops_at_the_first_error_and_keeps_it():
