@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from bench.devices.base import CpuIdentity, DeviceIdentity
-from bench.peaks import AmbiguousPeakError, find_row
+from bench.peaks import row_for
 
 
 def slug(text: str) -> str:
@@ -20,8 +20,5 @@ def sku_key(identity: DeviceIdentity) -> str:
     """A stable folder name for the device's SKU."""
     if isinstance(identity, CpuIdentity):
         return "cpu-" + slug(identity.model or identity.arch)
-    try:
-        row = find_row(identity.name, identity.compute_capability)
-    except AmbiguousPeakError:
-        row = None
+    row, _ = row_for(identity)
     return slug(row.sku if row is not None else identity.name)

@@ -195,6 +195,21 @@ def _normalise_cc(cc: str | None) -> str | None:
     return (cc or "").strip() or None
 
 
+def row_for(
+    device: GpuIdentity | CpuIdentity, table: Sequence[PeakRow] | None = None
+) -> tuple[PeakRow | None, str]:
+    """The device's table row, or (None, why it has none): a CPU, an ambiguous or unknown name."""
+    if isinstance(device, CpuIdentity):
+        return None, "the peak table lists GPUs, not CPUs"
+    try:
+        row = find_row(device.name, device.compute_capability, table)
+    except AmbiguousPeakError as exc:
+        return None, str(exc)
+    if row is None:
+        return None, f"{device.name} (cc {device.compute_capability}) is not in the peak table"
+    return row, row.sku
+
+
 def find_row(
     name: str, compute_capability: str | None, table: Sequence[PeakRow] | None = None
 ) -> PeakRow | None:
@@ -557,5 +572,9 @@ def link_peak(
     if row is None or row.link_bidir_bytes_per_s is None:
         return LinkPeak(None, None, f"{device.name} has no link bandwidth in the peak table")
     uni = row.link_bidir_bytes_per_s / 2
-    return LinkPeak(uni, "datasheet", f"{row.sku}: {row.link_bidir_bytes_per_s / 1e9:g} GB/s "
-                    "bidirectional / 2; busbw can exceed it under NVLink SHARP")
+    return LinkPeak(
+        uni,
+        "datasheet",
+        f"{row.sku}: {row.link_bidir_bytes_per_s / 1e9:g} GB/s "
+        "bidirectional / 2; busbw can exceed it under NVLink SHARP",
+    )

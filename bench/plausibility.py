@@ -87,3 +87,11 @@ def save_baseline(
     for name in names:
         shutil.copy2(run_dir / name, target / f"{label}-{name}")
     return target
+
+
+def report_problems(found: list[str]) -> int:
+    """Print each implausible figure and the verdict line; the exit code the checks share."""
+    for line in found:
+        print(f"IMPLAUSIBLE: {line}")
+    print("plausible" if not found else f"{len(found)} implausible figure(s)")
+    return 1 if found else 0

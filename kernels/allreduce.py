@@ -24,7 +24,7 @@ import torch
 from bench.case import Case
 from bench.devices.base import DeviceFacts
 from bench.errors import UsageError
-from kernels.base import Correctness, Prepared, choose_options
+from kernels.base import Correctness, Prepared, check_dtype, choose_options
 
 NAME = "allreduce"
 DTYPES = ("fp32", "bf16")
@@ -85,8 +85,7 @@ def make_case(
     seed: int = 0,
     options: dict[str, str] | None = None,
 ) -> Case:
-    if dtype not in DTYPES:
-        raise UsageError(f"{NAME} has no dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    check_dtype(NAME, dtype, DTYPES)
     chosen = choose_options(NAME, options, OPTIONS, DEFAULT_OPTIONS)
     label = f"{format_size(shape['bytes'])} {chosen['collective']} {chosen['place']}"
     params = {

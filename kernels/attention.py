@@ -38,7 +38,7 @@ from bench.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
 from bench.errors import UsageError
 from kernels.attention_check import CHECK_SCORES, compare_to_reference
-from kernels.base import Correctness, Prepared, choose_options
+from kernels.base import Correctness, Prepared, check_dtype, choose_options
 
 NAME = "attention"
 DTYPES = ("bf16", "fp16", "fp32")
@@ -145,8 +145,7 @@ def make_case(
     options: dict[str, str] | None = None,
 ) -> Case:
     """A Case; `options` picks mask, pass and backend (defaults: none, fwd, auto)."""
-    if dtype not in DTYPES:
-        raise UsageError(f"attention has no dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    check_dtype(NAME, dtype, DTYPES)
     if init not in INITS:
         raise UsageError(f"--init {init!r} is not one of {', '.join(INITS)}")
     chosen = choose_options(NAME, options, OPTIONS, DEFAULT_OPTIONS)

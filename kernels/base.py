@@ -104,3 +104,11 @@ def choose_options(
         if value not in allowed[axis]:
             raise UsageError(f"--{axis} {value!r} is not one of {', '.join(allowed[axis])}")
     return chosen
+
+
+def check_dtype(kernel: str, dtype: str, dtypes: tuple[str, ...]) -> None:
+    """UsageError naming the kernel's dtypes when it has no `dtype`."""
+    from bench.errors import UsageError
+
+    if dtype not in dtypes:
+        raise UsageError(f"{kernel} has no dtype {dtype!r}; choose from {', '.join(dtypes)}")

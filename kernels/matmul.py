@@ -23,7 +23,7 @@ import torch
 from bench.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
 from bench.errors import UsageError
-from kernels.base import Correctness, Prepared
+from kernels.base import Correctness, Prepared, check_dtype
 
 NAME = "matmul"
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
@@ -64,8 +64,7 @@ def parse_shape(text: str) -> dict[str, int]:
 def make_case(
     shape: dict[str, int], dtype: str, device: str, init: str = "randn", seed: int = 0
 ) -> Case:
-    if dtype not in DTYPES:
-        raise UsageError(f"matmul has no dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    check_dtype(NAME, dtype, DTYPES)
     if init not in INITS:
         raise UsageError(f"--init {init!r} is not one of {', '.join(INITS)}")
     m, n, k = shape["m"], shape["n"], shape["k"]

@@ -29,7 +29,7 @@ from bench.case import Case
 from bench.devices.base import Backend, DeviceFacts
 from bench.errors import UsageError
 from kernels.allreduce import format_size, parse_size
-from kernels.base import Correctness, Prepared, choose_options
+from kernels.base import Correctness, Prepared, check_dtype, choose_options
 
 NAME = "scaling"
 DTYPES = ("bf16", "fp32")
@@ -65,8 +65,7 @@ def make_case(
     seed: int = 0,
     options: dict[str, str] | None = None,
 ) -> Case:
-    if dtype not in DTYPES:
-        raise UsageError(f"{NAME} has no dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    check_dtype(NAME, dtype, DTYPES)
     chosen = choose_options(NAME, options, OPTIONS, DEFAULT_OPTIONS)
     label = (
         f"{shape['m']}x{shape['n']}x{shape['k']}/{format_size(shape['grad_bytes'])} "

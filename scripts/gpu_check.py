@@ -18,7 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.plausibility import case_problems, known, open_gpu_run, save_baseline
+from bench.plausibility import (
+    case_problems,
+    known,
+    open_gpu_run,
+    report_problems,
+    save_baseline,
+)
 from bench.render import percent, rate_unit, seconds, si
 
 # Published MAMF-finder ceilings (stas00/ml-engineering, dense, ops/s) by peak-table SKU.
@@ -139,10 +145,7 @@ def main() -> int:
     found = problems_of(run.cases, row.tdp_w if row else None, need_anchor=not args.no_anchor)
     if power.get("name") == "nvml" and idle_w is not None and idle_w <= 0:
         found.append(f"idle power {idle_w} W")
-    for line in found:
-        print(f"IMPLAUSIBLE: {line}")
-    print("plausible" if not found else f"{len(found)} implausible figure(s)")
-    return 1 if found else 0
+    return report_problems(found)
 
 
 if __name__ == "__main__":

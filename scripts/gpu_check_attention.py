@@ -18,7 +18,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.plausibility import case_problems, known, open_gpu_run, save_baseline
+from bench.plausibility import (
+    case_problems,
+    known,
+    open_gpu_run,
+    report_problems,
+    save_baseline,
+)
 from bench.render import percent, seconds, si
 
 # Published SDPA flash forward figures (dense, FLOP/s), by peak-table SKU:
@@ -95,10 +101,7 @@ def main() -> int:
     target = save_baseline(args.run_dir, args.out_dir, identity, "attention")
     print(f"baseline files -> {target}/attention-*")
     found = problems_of(run.cases, row.tdp_w if row else None)
-    for line in found:
-        print(f"IMPLAUSIBLE: {line}")
-    print("plausible" if not found else f"{len(found)} implausible figure(s)")
-    return 1 if found else 0
+    return report_problems(found)
 
 
 if __name__ == "__main__":

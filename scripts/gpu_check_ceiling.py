@@ -24,6 +24,7 @@ from gpu_check import MAMF  # the published MAMF-finder table lives there, once
 
 from bench.ceiling.model import Ceiling
 from bench.ceiling.store import FILE_NAME, read_ceiling
+from bench.plausibility import report_problems
 from bench.render import percent, rate_unit, si
 
 BF16_BAND = (0.5, 1.0)
@@ -126,10 +127,7 @@ def main() -> int:
     shutil.copy2(path, target / FILE_NAME)
     print(f"ceiling -> {target / FILE_NAME}")
     found = problems_of(ceiling, tuple(d for d in args.expect.split(",") if d))
-    for line in found:
-        print(f"IMPLAUSIBLE: {line}")
-    print("plausible" if not found else f"{len(found)} implausible figure(s)")
-    return 1 if found else 0
+    return report_problems(found)
 
 
 if __name__ == "__main__":

@@ -169,16 +169,15 @@ def _cache_size(backend: Backend) -> tuple[int | None, str]:
 
 def spec_bandwidth(backend: Backend) -> tuple[float | None, str]:
     """The datasheet memory bandwidth of this device, or (None, why there is none)."""
-    from bench.peaks import AmbiguousPeakError, find_row
+    from bench.peaks import row_for
 
     identity = backend.facts().identity
     if not isinstance(identity, GpuIdentity):
         return None, "the peak table has no memory bandwidth for CPUs"
-    try:
-        row = find_row(identity.name, identity.compute_capability)
-    except AmbiguousPeakError as exc:
-        return None, str(exc)
-    if row is None or row.mem_bytes_per_s is None:
+    row, why = row_for(identity)
+    if row is None:
+        return None, why
+    if row.mem_bytes_per_s is None:
         return None, f"no memory bandwidth for {identity.name!r} in the peak table"
     if row.sm_count is not None and 0 < identity.sm_count < row.sm_count:
         return None, f"a partition of {row.sku}: the table has the full part's bandwidth only"

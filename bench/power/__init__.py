@@ -31,13 +31,12 @@ class PowerChoice:
 
 
 def _gpu_tdp(identity: GpuIdentity) -> tuple[float | None, str]:
-    from bench.peaks import AmbiguousPeakError, find_row
+    from bench.peaks import row_for
 
-    try:
-        row = find_row(identity.name, identity.compute_capability)
-    except AmbiguousPeakError as exc:
-        return None, str(exc)
-    if row is None or row.tdp_w is None:
+    row, why = row_for(identity)
+    if row is None:
+        return None, why
+    if row.tdp_w is None:
         return None, f"{identity.name} has no TDP in the peak table"
     return row.tdp_w, f"peak table, {row.sku}"
 

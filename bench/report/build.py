@@ -44,7 +44,7 @@ def memory_roof(meta: dict[str, Any]) -> tuple[float | None, str]:
     """The device's memory bandwidth from the peak table, or why there is none."""
     from bench.baseline_store import identity_from_meta
     from bench.devices.base import GpuIdentity
-    from bench.peaks import AmbiguousPeakError, find_row
+    from bench.peaks import row_for
 
     try:
         ident = identity_from_meta(meta)
@@ -52,11 +52,10 @@ def memory_roof(meta: dict[str, Any]) -> tuple[float | None, str]:
         return None, str(exc)
     if not isinstance(ident, GpuIdentity):
         return None, "a CPU's memory bandwidth is not in the peak table"
-    try:
-        row = find_row(ident.name, ident.compute_capability)
-    except AmbiguousPeakError as exc:
-        return None, str(exc)
-    if row is None or row.mem_bytes_per_s is None:
+    row, why = row_for(ident)
+    if row is None:
+        return None, why
+    if row.mem_bytes_per_s is None:
         return None, f"{ident.name} has no memory bandwidth in the peak table"
     return row.mem_bytes_per_s, f"datasheet: {row.sku}"
 
