@@ -220,16 +220,25 @@ def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
 
 @contextlib.contextmanager
 def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for the block (main thread, POSIX); deliver them after it."""
-    block = getattr(signal, "pthread_sigmask", None)
-    if block is None or threading.current_thread() is not threading.main_thread():
+    """Hold SIGINT and SIGTERM for the block; deliver them, in order, once it ends.
+
+    The handlers are swapped rather than the signals masked: a process-directed signal can
+    land on any thread (torch and pyarrow keep pools), and Python still runs its handler on
+    the main thread mid-block, so a per-thread mask does not hold it back.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = block(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    held: list[int] = []
+    wanted = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda n, _f: held.append(n)) for signum in wanted}
     try:
         yield
     finally:
-        block(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(held):
+            signal.raise_signal(signum)
 
 
 class RunWriter:

@@ -1,11 +1,22 @@
 """Run folders: schema round trip, crash-truncated lines, schema refusal."""
 
 import json
+import os
+import signal
+import threading
+import time
 
 import pytest
 
 from bench.errors import UsageError
-from bench.record import REQUIRED_FIELDS, CaseResult, RunWriter, check_schema, load_run
+from bench.record import (
+    REQUIRED_FIELDS,
+    CaseResult,
+    RunWriter,
+    _signals_deferred,
+    check_schema,
+    load_run,
+)
 from bench.versions import SCHEMA_VERSION
 
 
@@ -106,3 +117,30 @@ def test_writer_refuses_an_existing_or_unwritable_folder(tmp_path):
     blocker.write_text("")
     with pytest.raises(UsageError, match="cannot write"):
         RunWriter(blocker / "run", {})
+
+
+def test_a_signal_from_another_thread_waits_until_the_case_is_written():
+    """A process-directed SIGINT can land on any thread; it must still wait for the block."""
+    finished = []
+    with pytest.raises(KeyboardInterrupt), _signals_deferred():
+        sender = threading.Thread(target=os.kill, args=(os.getpid(), signal.SIGINT))
+        sender.start()
+        sender.join()
+        time.sleep(0.05)  # bytecode boundaries where Python would run a pending handler
+        finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_sigterm_held_during_the_block_reaches_the_runs_own_handler():
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda n, _f: seen.append(n))
+    try:
+        with _signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)
+            assert seen == []
+        time.sleep(0.01)
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
