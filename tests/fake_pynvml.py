@@ -374,7 +374,6 @@ class FakePynvml:
     def nvmlDeviceGetMigMode(self, h: FakeGpu) -> list[int]:
         return list(self._device("nvmlDeviceGetMigMode", h, "mig_mode"))
 
-
     # health: PCIe, ECC, remapped rows, retired pages, NVLink, thresholds
     def nvmlDeviceGetCurrPcieLinkGeneration(self, h: FakeGpu) -> int:
         return self._device("nvmlDeviceGetCurrPcieLinkGeneration", h, "pcie_gen")

@@ -280,5 +280,3 @@ def run_command(args: Any) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         backend.close()
-
-
