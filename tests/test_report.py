@@ -1,6 +1,8 @@
 """Report writers on the fixture runs: chain, tables, plots, self-contained HTML, pivot."""
 
 import base64
+import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -113,15 +115,46 @@ def test_pytest_benchmark_export_has_stats_extra_info_and_the_gpu():
     )
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium not installed")
+# Runs in every CI run: `.ci/run` installs Debian's chromium. A developer machine without it
+# skips, but CI (CI=true) fails, so the check cannot silently stop running.
+NO_CHROMIUM = shutil.which("chromium") is None and not os.environ.get("CI")
+
+# Appended to a copy of the page: once everything has loaded, each figure records the decoded
+# size of its image, so the dumped DOM shows whether Chromium could decode and lay it out.
+DECODED_SIZES = """<script>
+window.addEventListener("load", () => {
+  for (const fig of document.querySelectorAll("figure")) {
+    const img = fig.querySelector("img");
+    fig.dataset.decoded = img && img.complete ? `${img.naturalWidth}x${img.naturalHeight}` : "none";
+  }
+});
+</script>"""
+
+
+@pytest.mark.skipif(NO_CHROMIUM, reason="Debian's chromium not installed (CI installs it)")
 def test_headless_chromium_renders_every_plot(gpu_report, tmp_path):
     page = tmp_path / "report.html"
-    page.write_text(gpu_report.html())
+    page.write_text(gpu_report.html().replace("</body>", DECODED_SIZES + "</body>"))
     dom = subprocess.run(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=True,
     ).stdout
-    assert all(f'id="plot-{name}"' in dom for name in PLOTS)
+    decoded = dict(re.findall(r'<figure id="plot-([\w-]+)" data-decoded="([^"]*)"', dom))
+    assert set(decoded) == PLOTS, f"figures Chromium laid out: {sorted(decoded)}"
+    for name, size in decoded.items():
+        width, _, height = size.partition("x")
+        assert width.isdigit() and int(width) > 100 and int(height) > 100, (name, size)
