@@ -218,8 +218,9 @@ def measure(
         or a torch dtype); it picks the peak. flopwatt does not change torch's TF32 flags.
     flush: flush the last-level cache before every call and time each call on its own
         (cold timing); else calls run back to back (hot, or a CUDA graph under 20 us).
-    max_time_s: wall-clock limit of the timing (warm-up included; default 4 s); it also
-        caps the energy window (default 1 s on a CPU, 5 s on a GPU).
+    max_time_s: wall-clock limit of the timing, warm-up included (default as the quick
+        suite: 4 s on a CPU, 10 s on a GPU); it also caps the energy window (1 s on a CPU,
+        5 s on a GPU).
     power: "auto" (NVML on CUDA, RAPL on a CPU if readable, as `flopwatt run`), "none",
         "nvml", "rapl", or an opened bench.power source.
     baselines: folder holding <sku>/ceiling.json (default results/baselines) for
