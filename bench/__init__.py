@@ -24,7 +24,8 @@ __all__ = [
     "run",
 ]
 
-# Where each public name lives; imported when first asked for.
+# Where each public name lives; imported when first asked for. A subpackage may not share a
+# name with this list: importing bench.run.<module> would rebind `bench.run` to the package.
 _HOMES = {
     "Measurement": "bench.api.measurement",
     "measure": "bench.api.measurement",

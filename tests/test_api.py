@@ -285,3 +285,10 @@ def test_run_and_load_runs_refuse_bad_input_in_one_line(tmp_path):
         bench.load_runs([tmp_path])
     with pytest.raises(ValueError, match="at least one run folder"):
         bench.load_runs([])
+
+
+def test_a_measurement_is_frozen_and_hashable():
+    m = bench.measure(mm(), device="cpu", max_time_s=QUICK, power="none")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.time_median_s = 0.0
+    assert hash(m) == hash(dataclasses.replace(m))

@@ -96,7 +96,7 @@ class Measurement:
     throttle: tuple[str, ...]
     warnings: tuple[str, ...]
     method_version: int
-    reasons: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict, hash=False)
     samples_s: tuple[float, ...] = ()
 
     def __repr__(self) -> str:
