@@ -6,26 +6,10 @@ from typing import Any
 
 import pytest
 
-
-class SampleClock:
-    """A pytest-benchmark timer that advances by flopwatt's measured per-call times.
-
-    pytest-benchmark reads the timer before and after each round; `play()` is the round:
-    it moves the clock on by the next raw sample, so each round's duration is one sample."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.samples: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def play(self) -> None:
-        self.now += self.samples.pop(0)
-
+from bench.report.pytest_benchmark import SampleClock
 
 CLOCK = SampleClock()
-pytestmark = pytest.mark.benchmark(timer=CLOCK, disable_gc=False, warmup=False)
+pytestmark = pytest.mark.benchmark(**CLOCK.mark_options())
 
 
 def extra_info(r: Any) -> dict[str, Any]:
@@ -74,6 +58,5 @@ def test_kernel(benchmark: Any, flopwatt_case: Any, flopwatt_device: Any) -> Non
     r = outcome.result
     if r.status != "ok":
         pytest.skip(f"{r.status}: {r.reason}")
-    CLOCK.samples = list((outcome.sample_columns() or {}).get("time_s", []))
     benchmark.extra_info.update(extra_info(r))
-    benchmark.pedantic(CLOCK.play, rounds=len(CLOCK.samples), iterations=1)
+    CLOCK.replay(benchmark, (outcome.sample_columns() or {}).get("time_s", []))

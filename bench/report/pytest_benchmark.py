@@ -1,4 +1,8 @@
-"""A run as pytest-benchmark JSON, so `pytest-benchmark compare` and its tooling can read it.
+"""flopwatt to pytest-benchmark: a finished run as its JSON, and live samples as its rounds.
+
+SampleClock hands a measurement's device-timed samples to a running pytest-benchmark fixture
+(the nightly suite and the `flopwatt` pytest fixture both use it); to_pytest_benchmark()
+writes a finished run as the JSON that `pytest-benchmark compare` and its tooling read.
 
 pytest-benchmark's compare loads files whose "benchmarks" list holds, per benchmark, "name",
 "fullname", "group", "params", "param", "extra_info", "options" and "stats" (min, max, mean,
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
 from bench.record import Run
@@ -42,6 +47,45 @@ EXTRA_FIELDS = (
     "bytes",
     "case_id",
 )
+
+
+class SampleClock:
+    """A pytest-benchmark timer that reads flopwatt's measured per-call times.
+
+    pytest-benchmark reads its timer before and after each round, and replay() makes each
+    round one `play()`, which sets the clock to the next raw sample; a read also sets it back
+    to zero. So every round starts at 0 and ends at its sample: pytest-benchmark's statistics,
+    table and JSON describe exactly flopwatt's device time, not the host's view of an
+    asynchronous launch. Use it as the benchmark marker's timer (MARK_OPTIONS).
+    """
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._samples: list[float] = []
+        self._next = 0
+
+    def __call__(self) -> float:
+        now, self.now = self.now, 0.0
+        return now
+
+    def __repr__(self) -> str:
+        return "flopwatt.SampleClock()"
+
+    def play(self) -> None:
+        self.now = self._samples[self._next]
+        self._next += 1
+
+    def replay(self, benchmark: Any, samples_s: Sequence[float]) -> None:
+        """Record samples_s (per-call seconds) as the rounds of a pytest-benchmark fixture
+        whose timer is this clock; ValueError when there is nothing to record."""
+        if not samples_s:
+            raise ValueError("no samples to hand to pytest-benchmark")
+        self._samples, self._next, self.now = [float(x) for x in samples_s], 0, 0.0
+        benchmark.pedantic(self.play, rounds=len(self._samples), iterations=1)
+
+    def mark_options(self) -> dict[str, Any]:
+        """The benchmark marker's options that make pytest-benchmark record this clock."""
+        return {"timer": self, "warmup": False, "disable_gc": False}
 
 
 def sample_stats(xs: list[float]) -> dict[str, Any]:
