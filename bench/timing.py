@@ -232,6 +232,17 @@ def choose_mode(policy: Policy, backend: Backend, per_call_s: float) -> tuple[st
     return backend.default_mode, f"auto: default for {backend.kind}"
 
 
+def calls_per_sample(mode: str, min_sample_s: float, per_call_s: float) -> int:
+    """Calls between one pair of marks: one when cold; else enough to fill min_sample_s.
+
+    A graph replays this many calls, so its interval is divided by the same number: the
+    division and the capture can never disagree.
+    """
+    if mode == "cold":
+        return 1
+    return max(1, math.ceil(min_sample_s / max(per_call_s, 1e-9)))
+
+
 def measure(
     fn: Callable[[], object],
     backend: Backend,
@@ -242,7 +253,7 @@ def measure(
 ) -> Timings:
     """Measure fn on backend under policy; raises Unsupported if the mode cannot run here.
 
-    `before_each` (cold mode only) runs before every timed call, after the flush and outside
+    `before_each` (cold mode only) runs before every timed call, before its flush and outside
     the recorded interval: MAMF finder re-randomises the output there so that every call
     really writes new data and draws realistic power.
     """
@@ -255,7 +266,7 @@ def measure(
     warm = warm_up(fn, backend, policy, first_call_s, clock)
     estimate = max(warm.per_call_estimate_s, 1e-9)
     mode, why = choose_mode(policy, backend, estimate)
-    calls = 1 if mode == "cold" else max(1, math.ceil(policy.min_sample_s / estimate))
+    calls = calls_per_sample(mode, policy.min_sample_s, estimate)
     block = fn
     if mode == "graph":
         try:
@@ -318,12 +329,16 @@ def _cold_round(
     n: int,
     before_each: Callable[[], object] | None = None,
 ) -> list[float]:
-    """n calls, each after a cache flush and between its own marks; one sync at the end."""
+    """n calls, each after a cache flush and between its own marks; one sync at the end.
+
+    before_each runs before the flush, so that the lines it dirties are written back by the
+    flush rather than inside the timed interval; the flush ends synchronised (Backend).
+    """
     marks = []
     for _ in range(n):
-        backend.flush_cache()
         if before_each is not None:
             before_each()
+        backend.flush_cache()
         start = backend.mark()
         fn()
         marks.append((start, backend.mark()))
