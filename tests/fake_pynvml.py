@@ -460,7 +460,9 @@ class EnergyCounter:
     """A scripted total-energy counter in mJ: constant power, updated every `period_s`.
 
     `reset_after_s` makes it restart from zero that long after creation, as a driver reload
-    does. Time is real (perf_counter) because the sampler under test is a real thread.
+    does. Time is real (perf_counter) unless a `clock` is injected; `first_tick_s` places the
+    first tick that long after creation (default: one period), so ticks need not fall on
+    round numbers of the clock.
     """
 
     def __init__(
@@ -469,15 +471,18 @@ class EnergyCounter:
         period_s: float = 0.02,
         start_mj: int = 5_000_000,
         reset_after_s: float | None = None,
+        clock: Any = None,
+        first_tick_s: float | None = None,
     ) -> None:
         import time
 
-        self._clock = time.perf_counter
+        self._clock = clock or time.perf_counter
         self._t0 = self._clock()
         self.power_w = power_w
         self.period_s = period_s
         self.start_mj = start_mj
         self.reset_after_s = reset_after_s
+        self.first_tick_s = period_s if first_tick_s is None else first_tick_s
 
     def __call__(self) -> int:
         elapsed = self._clock() - self._t0
@@ -485,7 +490,8 @@ class EnergyCounter:
         if self.reset_after_s is not None and elapsed >= self.reset_after_s:
             elapsed -= self.reset_after_s
             base = 0
-        ticks = int(elapsed / self.period_s)
+        shifted = elapsed - self.first_tick_s
+        ticks = 0 if shifted < 0 else int(shifted / self.period_s) + 1
         return int(base + self.power_w * 1000 * ticks * self.period_s)
 
 

@@ -202,7 +202,11 @@ class NvmlPowerSource:
         matched_by: str,
         rate_hz: float = DEFAULT_RATE_HZ,
         clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], object] = time.sleep,
+        known_period_s: float | None = None,
     ) -> None:
+        """`known_period_s` skips the probe of the counter's update period (it is then taken
+        as given); `clock` and `sleep` are the probe's and the sampler's."""
         self._nvml = nvml
         self.device = device
         self.matched_by = matched_by
@@ -216,8 +220,9 @@ class NvmlPowerSource:
             if self.mig
             else None
         )
-        self._period: float | None = None
-        self._period_probed = False
+        self.sleep = sleep
+        self._period: float | None = known_period_s
+        self._period_probed = known_period_s is not None
 
     @classmethod
     def open(
@@ -250,10 +255,11 @@ class NvmlPowerSource:
         """Measured once, by polling the counter at idle; None if it cannot be told."""
         if not self._period_probed:
             self._period_probed = True
-            self._period = probe_update_period(
-                lambda: self.energy_device.total_energy_j()[0], clock=self.clock
-            )
+            self._period = probe_update_period(self.counter_j, clock=self.clock, sleep=self.sleep)
         return self._period
+
+    def counter_j(self) -> float | None:
+        return self.energy_device.total_energy_j()[0]
 
     def has_idle_model(self) -> bool:
         return True
