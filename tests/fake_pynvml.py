@@ -173,6 +173,7 @@ class FakeGpu:
     # link -> counter name ("replay", "recovery", "crc_flit", "crc_data") -> count; default 0
     nvlink_errors: dict[int, dict[str, Any]] = field(default_factory=dict)
     slowdown_temperature_c: Any = 87
+    virtualization_mode: Any = 0  # nvmlGpuVirtualizationMode_t: 0 none, 1 passthrough, 2 vgpu
     parent_gpu: FakeGpu | None = None  # set on a MIG slice: the GPU it lives on
     errors: dict[str, int] = field(default_factory=dict)  # NVML function name -> error code
     field_errors: dict[int, int] = field(default_factory=dict)  # field id -> error code
@@ -421,6 +422,9 @@ class FakePynvml:
             raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
         value = h.nvlink_errors.get(link, {}).get(NVLINK_COUNTERS[counter], 0)
         return value() if callable(value) else value
+
+    def nvmlDeviceGetVirtualizationMode(self, h: FakeGpu) -> int:
+        return self._device("nvmlDeviceGetVirtualizationMode", h, "virtualization_mode")
 
     def nvmlDeviceGetTemperatureThreshold(self, h: FakeGpu, threshold: int) -> int:
         assert threshold == NVML_TEMPERATURE_THRESHOLD_SLOWDOWN

@@ -445,6 +445,20 @@ class NvmlDevice:
         fn = "nvmlDeviceGetNvLinkErrorCounter"
         return {name: _convert(self._get(fn, link, c), int) for name, c in counters.items()}
 
+    def virtualization_mode(self) -> Reading[str]:
+        """"none" on bare metal; "passthrough" or "vgpu" in a VM, where the PCIe link and the
+        NVLinks read as the hypervisor presents them (nvmlGpuVirtualizationMode_t)."""
+        names = ("none", "passthrough", "vgpu", "host_vgpu", "host_vsga")
+
+        def name(v: Any) -> str:
+            return names[int(v)] if 0 <= int(v) < len(names) else f"mode {int(v)}"
+
+        return _convert(self._get("nvmlDeviceGetVirtualizationMode"), name)
+
+    def gpus_on_node(self) -> Reading[int]:
+        """GPUs the driver sees beside this one (nvmlDeviceGetCount): with one, no NVLink peer."""
+        return _convert(_call(self._lib, "nvmlDeviceGetCount"), int)
+
     def slowdown_temperature_c(self) -> Reading[float]:
         """The temperature at which the GPU starts to slow its clocks down."""
         threshold = self._lib.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
