@@ -94,11 +94,18 @@ def measure_collective(
     iterations = [backend.elapsed_s(a, b) for a, b in marks]
 
     gathered = _all_gather((mine, iterations))
-    by_rank = tuple(float(g[0]) for g in gathered)  # type: ignore[index]
-    per_iter = tuple(
-        max(float(g[1][i]) for g in gathered)  # type: ignore[index]
-        for i in range(policy.event_calls)
-    )
+    return reduce_ranks(gathered, calls)  # type: ignore[arg-type]
+
+
+def reduce_ranks(gathered: list[tuple[float, list[float]]], calls: int) -> CollectiveTimings:
+    """Every rank's (mean per-call time, per-iteration event times) as one result.
+
+    A collective ends when its slowest rank ends, so both the mean time and each iteration
+    are the maximum across ranks; p50 interpolates, p99 is nccl-tests' nearest rank.
+    """
+    by_rank = tuple(float(mine) for mine, _ in gathered)
+    columns = zip(*(iterations for _, iterations in gathered), strict=True)
+    per_iter = tuple(max(float(g) for g in column) for column in columns)
     ordered = sorted(per_iter)
     return CollectiveTimings(
         time_s=max(by_rank),

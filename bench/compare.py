@@ -335,7 +335,8 @@ def check_methods(base: Any, cand: Any, base_cases: list, cand_cases: list) -> N
     if len(a) > 1 or len(b) > 1 or a != b:
         raise CompareError(
             f"METHOD_VERSION differs (baseline {sorted(a)}, candidate {sorted(b)}): "
-            "the numbers were measured differently; re-measure the baseline"
+            "the numbers were measured differently; re-measure the baseline with this flopwatt "
+            "and re-bless it (flopwatt baseline bless RUN_DIR)"
         )
 
 

@@ -232,6 +232,17 @@ def choose_mode(policy: Policy, backend: Backend, per_call_s: float) -> tuple[st
     return backend.default_mode, f"auto: default for {backend.kind}"
 
 
+def calls_per_sample(mode: str, min_sample_s: float, per_call_s: float) -> int:
+    """Calls between one pair of marks: one when cold; else enough to fill min_sample_s.
+
+    A graph replays this many calls, so its interval is divided by the same number: the
+    division and the capture can never disagree.
+    """
+    if mode == "cold":
+        return 1
+    return max(1, math.ceil(min_sample_s / max(per_call_s, 1e-9)))
+
+
 def measure(
     fn: Callable[[], object],
     backend: Backend,
@@ -242,7 +253,7 @@ def measure(
 ) -> Timings:
     """Measure fn on backend under policy; raises Unsupported if the mode cannot run here.
 
-    `before_each` (cold mode only) runs before every timed call, after the flush and outside
+    `before_each` (cold mode only) runs before every timed call, before its flush and outside
     the recorded interval: MAMF finder re-randomises the output there so that every call
     really writes new data and draws realistic power.
     """
@@ -255,7 +266,7 @@ def measure(
     warm = warm_up(fn, backend, policy, first_call_s, clock)
     estimate = max(warm.per_call_estimate_s, 1e-9)
     mode, why = choose_mode(policy, backend, estimate)
-    calls = 1 if mode == "cold" else max(1, math.ceil(policy.min_sample_s / estimate))
+    calls = calls_per_sample(mode, policy.min_sample_s, estimate)
     block = fn
     if mode == "graph":
         try:
@@ -318,12 +329,16 @@ def _cold_round(
     n: int,
     before_each: Callable[[], object] | None = None,
 ) -> list[float]:
-    """n calls, each after a cache flush and between its own marks; one sync at the end."""
+    """n calls, each after a cache flush and between its own marks; one sync at the end.
+
+    before_each runs before the flush, so that the lines it dirties are written back by the
+    flush rather than inside the timed interval; the flush ends synchronised (Backend).
+    """
     marks = []
     for _ in range(n):
-        backend.flush_cache()
         if before_each is not None:
             before_each()
+        backend.flush_cache()
         start = backend.mark()
         fn()
         marks.append((start, backend.mark()))
@@ -343,14 +358,24 @@ def _block_round(block: Callable[[], object], backend: Backend, n: int, calls: i
     return [backend.elapsed_s(a, b) for a, b in marks]
 
 
+# How long an edge waits for the energy counter to tick, in update periods, before the window
+# goes on unaligned (a counter that stalls must not stall the run).
+EDGE_WAIT_PERIODS = 3.0
+
+
 @dataclass(frozen=True)
 class EnergyPolicy:
-    """The energy phase: a ramp that is not counted, then a window that is."""
+    """The energy phase: a ramp that is not counted, then a window that is.
+
+    On a GPU the window is at least 5 s: the A100/H100 power sensor sees only part of each
+    100 ms, so a short window is an unsound sample of the power, not just a noisy one.
+    """
 
     window_s: float = 5.0
     ramp_s: float = 0.5
     block_s: float = 0.1  # back-to-back work between the syncs that bound the window
-    warn_below_s: float = 1.0
+    edge_block_s: float = 0.002  # work between counter polls while an edge waits for a tick
+    warn_below_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not self.window_s > 0 or self.ramp_s < 0:
@@ -361,19 +386,24 @@ def default_energy_policy(kind: str) -> EnergyPolicy:
     """Seconds on a GPU (its sensor sees part of each 100 ms); a CPU's RAPL updates every ms,
     and the quick CPU suite must stay within 90 s."""
     if kind == "cpu":
-        return EnergyPolicy(window_s=1.0, ramp_s=0.25)
-    return EnergyPolicy(window_s=5.0, ramp_s=0.5)
+        return EnergyPolicy(window_s=1.0, ramp_s=0.25, warn_below_s=1.0)
+    return EnergyPolicy(window_s=5.0, ramp_s=0.5, warn_below_s=5.0)
 
 
 @dataclass(frozen=True)
 class EnergyPhase:
-    """What the energy phase ran and what the power source measured over it."""
+    """What the energy phase ran and what the power source measured over it.
+
+    `aligned`: both window edges fell right after a tick of the source's energy counter, so
+    the counter's difference covers the window itself and not the window rounded to ticks.
+    """
 
     reading: EnergyReading
     window_s: float
     iterations: int
     ramp_s: float
     warnings: list[str] = field(default_factory=list)
+    aligned: bool = False
 
 
 def measure_energy(
@@ -386,14 +416,27 @@ def measure_energy(
 ) -> EnergyPhase:
     """Run fn back to back: a ramp, then a window between synchronised edges, counted.
 
+    Where the source has an energy counter with a known update period, each edge waits (the
+    work still running, in short synchronised blocks) until the counter ticks: the window
+    opens right after one tick and closes right after another, so the counter's difference
+    is the energy of the window, without up to one period of quantisation at each edge.
     Syncs inside the window only bound its length (one per `block_s` of work, so the idle gap
     they leave is a few microseconds per 100 ms). The power window is always closed, so no
     sampler thread outlives it even when the kernel raises.
     """
     calls = max(1, int(policy.block_s / max(per_call_s, 1e-9)))
+    edge_calls = max(1, int(policy.edge_block_s / max(per_call_s, 1e-9)))
     ramp_start = clock()
     while clock() - ramp_start < policy.ramp_s:
         _run_block(fn, backend, calls)
+    period = power.update_period_s()
+    wait_s = EDGE_WAIT_PERIODS * period if period is not None else 0.0
+    notes = []
+    aligned = False
+    if period is not None:
+        aligned, _ = _run_to_tick(fn, backend, power.counter_j, edge_calls, clock, wait_s)
+        if not aligned:
+            notes.append(f"energy window not aligned to counter ticks: none within {wait_s:.3g} s")
     ramp_s = clock() - ramp_start
     window = power.start_window()
     start = clock()
@@ -404,18 +447,51 @@ def measure_energy(
             iterations += calls
             if clock() - start >= policy.window_s:
                 break
+        if aligned:
+            ticked, edge_iterations = _run_to_tick(
+                fn, backend, power.counter_j, edge_calls, clock, wait_s
+            )
+            iterations += edge_iterations
+            if not ticked:
+                aligned = False
+                notes.append("energy window end not aligned: the counter stopped ticking")
     except BaseException:
         window.stop(clock() - start)
         raise
     elapsed = clock() - start
     reading = window.stop(elapsed)
-    notes = []
     if elapsed < policy.warn_below_s:
         notes.append(
             f"energy window {elapsed:.2f} s is under {policy.warn_below_s:g} s: "
             "the power sensor sees too little of it"
         )
-    return EnergyPhase(reading, elapsed, iterations, ramp_s, notes)
+    return EnergyPhase(reading, elapsed, iterations, ramp_s, notes, aligned)
+
+
+def _run_to_tick(
+    fn: Callable[[], object],
+    backend: Backend,
+    read_counter: Callable[[], float | None],
+    calls: int,
+    clock: Clock,
+    limit_s: float,
+) -> tuple[bool, int]:
+    """Run synchronised blocks until the counter changes: (whether it did, calls run).
+
+    Reading the counter after each short block places the tick within one block of its
+    real time, at both edges alike.
+    """
+    last = read_counter()
+    start = clock()
+    done = 0
+    while clock() - start < limit_s:
+        _run_block(fn, backend, calls)
+        done += calls
+        value = read_counter()
+        if value is not None and last is not None and value != last:
+            return True, done
+        last = value if value is not None else last
+    return False, done
 
 
 def _run_block(fn: Callable[[], object], backend: Backend, calls: int) -> None:

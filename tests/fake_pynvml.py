@@ -173,6 +173,7 @@ class FakeGpu:
     # link -> counter name ("replay", "recovery", "crc_flit", "crc_data") -> count; default 0
     nvlink_errors: dict[int, dict[str, Any]] = field(default_factory=dict)
     slowdown_temperature_c: Any = 87
+    virtualization_mode: Any = 0  # nvmlGpuVirtualizationMode_t: 0 none, 1 passthrough, 2 vgpu
     parent_gpu: FakeGpu | None = None  # set on a MIG slice: the GPU it lives on
     errors: dict[str, int] = field(default_factory=dict)  # NVML function name -> error code
     field_errors: dict[int, int] = field(default_factory=dict)  # field id -> error code
@@ -422,6 +423,9 @@ class FakePynvml:
         value = h.nvlink_errors.get(link, {}).get(NVLINK_COUNTERS[counter], 0)
         return value() if callable(value) else value
 
+    def nvmlDeviceGetVirtualizationMode(self, h: FakeGpu) -> int:
+        return self._device("nvmlDeviceGetVirtualizationMode", h, "virtualization_mode")
+
     def nvmlDeviceGetTemperatureThreshold(self, h: FakeGpu, threshold: int) -> int:
         assert threshold == NVML_TEMPERATURE_THRESHOLD_SLOWDOWN
         return self._device("nvmlDeviceGetTemperatureThreshold", h, "slowdown_temperature_c")
@@ -460,7 +464,9 @@ class EnergyCounter:
     """A scripted total-energy counter in mJ: constant power, updated every `period_s`.
 
     `reset_after_s` makes it restart from zero that long after creation, as a driver reload
-    does. Time is real (perf_counter) because the sampler under test is a real thread.
+    does. Time is real (perf_counter) unless a `clock` is injected; `first_tick_s` places the
+    first tick that long after creation (default: one period), so ticks need not fall on
+    round numbers of the clock.
     """
 
     def __init__(
@@ -469,15 +475,18 @@ class EnergyCounter:
         period_s: float = 0.02,
         start_mj: int = 5_000_000,
         reset_after_s: float | None = None,
+        clock: Any = None,
+        first_tick_s: float | None = None,
     ) -> None:
         import time
 
-        self._clock = time.perf_counter
+        self._clock = clock or time.perf_counter
         self._t0 = self._clock()
         self.power_w = power_w
         self.period_s = period_s
         self.start_mj = start_mj
         self.reset_after_s = reset_after_s
+        self.first_tick_s = period_s if first_tick_s is None else first_tick_s
 
     def __call__(self) -> int:
         elapsed = self._clock() - self._t0
@@ -485,7 +494,8 @@ class EnergyCounter:
         if self.reset_after_s is not None and elapsed >= self.reset_after_s:
             elapsed -= self.reset_after_s
             base = 0
-        ticks = int(elapsed / self.period_s)
+        shifted = elapsed - self.first_tick_s
+        ticks = 0 if shifted < 0 else int(shifted / self.period_s) + 1
         return int(base + self.power_w * 1000 * ticks * self.period_s)
 
 

@@ -23,6 +23,7 @@ from bench.compare import (
 )
 from bench.record import load_run
 from bench.report.frame import case_dicts, case_key
+from bench.versions import METHOD_VERSION
 
 GPU = DATA / "gpu-run"
 CPU = DATA / "cpu-run"
@@ -207,3 +208,16 @@ def test_without_raw_samples_the_stored_summary_decides(tmp_path):
     timed = [c for c in comparison.cases if c.time is not None]
     assert timed and all(c.verdict == SAME for c in timed)
     assert all(any("used the summary" in n for n in c.notes) for c in timed)
+
+
+def test_a_baseline_of_the_old_method_is_refused_with_a_call_to_re_bless(tmp_path):
+    """The fixture runs were measured by METHOD_VERSION 1 (L2-sized write-only flush, windows
+    not aligned to counter ticks); a run of this flopwatt cannot be held against them."""
+    assert load_run(GPU).meta["method_version"] == 1 < METHOD_VERSION
+    stamp = {"method_version": METHOD_VERSION}
+    current = load_run(altered_copy(GPU, tmp_path / "now", meta=stamp, case=stamp))
+    with pytest.raises(
+        CompareError, match=r"METHOD_VERSION differs \(baseline \[1\], candidate \[2\]\)"
+    ) as err:
+        compare_runs(load_run(GPU), current)
+    assert "re-bless it (flopwatt baseline bless RUN_DIR)" in str(err.value)

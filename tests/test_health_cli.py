@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from run_copies import altered_copy
 
 from bench.cli import main
 from bench.health import probe
@@ -17,6 +18,7 @@ from bench.health.model import FAIL, NA, Check
 from bench.health.nvml_checks import CHECK_NAMES
 from bench.record import load_run
 from bench.timing import Policy
+from bench.versions import METHOD_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_RUN = ROOT / "tests" / "data" / "gpu-run"  # an H100 run: a baseline of another SKU here
@@ -74,7 +76,9 @@ def test_a_blessed_health_run_becomes_the_baseline(tmp_path, tiny, capsys):
 
 
 def test_a_baseline_of_another_sku_is_ignored_with_a_warning(tmp_path, tiny, capsys):
-    code = health(tmp_path, "--baseline", str(GPU_RUN), "--format", "md")
+    stamp = {"method_version": METHOD_VERSION}  # the fixture predates the current method
+    h100 = altered_copy(GPU_RUN, tmp_path / "h100", meta=stamp, case=stamp)
+    code = health(tmp_path, "--baseline", str(h100), "--format", "md")
     out = capsys.readouterr().out
     assert code == 0
     assert "warning: baseline" in out and "is for h100-sxm5-80gb, not cpu-" in out

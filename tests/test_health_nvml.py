@@ -110,10 +110,11 @@ def test_row_remaps_pending_or_failed_fail_and_retired_pages(monkeypatch):
 def test_nvlink_links_and_error_counters(monkeypatch):
     one_down = [NVML_FEATURE_ENABLED] * 18
     one_down[3] = NVML_FEATURE_DISABLED
-    links = row(check(monkeypatch, FakeGpu(nvlink_states=one_down)), "nvlink links up")
+    peer = FakeGpu(uuid=UUID_B, pci_bus_id="00000000:18:00.0")  # two GPUs: links have a peer
+    links = row(check(monkeypatch, FakeGpu(nvlink_states=one_down), peer), "nvlink links up")
     assert (links.verdict, links.value) == (FAIL, "17/18") and "[3]" in links.reason
     none_up = FakeGpu(nvlink_states=[NVML_FEATURE_DISABLED] * 12)
-    assert verdict(check(monkeypatch, none_up), "nvlink links up") == WARN
+    assert verdict(check(monkeypatch, none_up, peer), "nvlink links up") == WARN
     pcie_card = FakeGpu(errors={"nvmlDeviceGetNvLinkState": NVML_ERROR_NOT_SUPPORTED})
     rows = check(monkeypatch, pcie_card)
     assert verdict(rows, "nvlink links up") == verdict(rows, "nvlink errors") == NA
@@ -192,3 +193,30 @@ def test_a_gpu_lost_at_idle_leaves_the_rest_unread(monkeypatch):
     assert verdict(rows, "gpu responds") == FAIL
     load = row(rows, "clock events (load)")
     assert load.verdict == NA and "lost at idle" in load.reason
+
+
+def test_a_one_gpu_vm_reports_what_it_cannot_vouch_for_as_na_never_fail(monkeypatch):
+    """One H100 of an HGX board in a passthrough VM: the NVLinks report down (no peer) and
+    the PCIe link reads Gen4 x8 as the hypervisor presents it, even under load."""
+    vm_gpu = FakeGpu(
+        nvlink_states=[NVML_FEATURE_DISABLED] * 18,
+        pcie_gen=4,
+        pcie_width=8,
+        virtualization_mode=1,  # NVML_GPU_VIRTUALIZATION_MODE_PASSTHROUGH
+    )
+    rows = check(monkeypatch, vm_gpu)
+    assert not [r for r in rows if r.verdict == FAIL]
+    links = row(rows, "nvlink links up")
+    assert (links.verdict, links.value) == (NA, "0/18") and "one GPU" in links.reason
+    for name, value in (("pcie link generation", "Gen4"), ("pcie link width", "x8")):
+        pcie = row(rows, name)
+        assert (pcie.verdict, pcie.value) == (NA, value)
+        assert "VM (passthrough)" in pcie.reason and "hypervisor" in pcie.reason
+
+
+def test_on_bare_metal_the_same_readings_still_fail(monkeypatch):
+    peer = FakeGpu(uuid=UUID_B, pci_bus_id="00000000:18:00.0")
+    metal = FakeGpu(nvlink_states=[NVML_FEATURE_DISABLED] * 17 + [NVML_FEATURE_ENABLED], pcie_gen=4)
+    rows = check(monkeypatch, metal, peer)
+    assert verdict(rows, "nvlink links up") == FAIL
+    assert verdict(rows, "pcie link generation") == FAIL

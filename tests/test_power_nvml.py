@@ -60,7 +60,7 @@ def test_counter_energy_matches_power_times_time_and_the_integral(monkeypatch):
         clocks_event_reasons=0x4,
         violation_ns={74: EnergyCounter(1.0, 0.01)},
     )  # cumulative power-cap ns
-    source = open_source(monkeypatch, gpu)
+    source = open_source(monkeypatch, gpu, known_period_s=0.01)
     reading = window(source, 0.4)
     assert reading.energy_source == NVML_COUNTER and reading.reason is None
     assert reading.energy_j == pytest.approx(300.0 * reading.window_s, rel=0.1)
@@ -74,8 +74,7 @@ def test_counter_energy_matches_power_times_time_and_the_integral(monkeypatch):
 
 def test_a_window_shorter_than_the_counter_period_is_refused(monkeypatch):
     gpu = FakeGpu(total_energy_mj=EnergyCounter(300.0, period_s=0.1))
-    source = open_source(monkeypatch, gpu)
-    assert source.update_period_s() == pytest.approx(0.1, rel=0.2)
+    source = open_source(monkeypatch, gpu, known_period_s=0.1)
     reading = window(source, 0.03)
     assert (
         reading.energy_j is None
@@ -86,8 +85,7 @@ def test_a_window_shorter_than_the_counter_period_is_refused(monkeypatch):
 def test_a_counter_that_goes_backwards_never_gives_negative_energy(monkeypatch):
     counter = EnergyCounter(300.0, period_s=0.01, reset_after_s=0.15)
     gpu = FakeGpu(total_energy_mj=counter, power_instant_mw=300_000)
-    source = open_source(monkeypatch, gpu)
-    source._period, source._period_probed = 0.01, True  # skip the probe: the reset is timed
+    source = open_source(monkeypatch, gpu, known_period_s=0.01)  # no probe: the reset is timed
     reading = window(source, 0.4)
     assert reading.energy_source == NVML_INTEGRAL
     assert "went backwards" in reading.reason and reading.energy_j > 0
@@ -97,8 +95,7 @@ def test_nvml_failing_mid_window_gives_no_energy_and_no_thread(monkeypatch):
     gpu = FakeGpu(
         total_energy_mj=EnergyCounter(300.0, 0.01), power_instant_mw=FailAfter(300_000, n=5)
     )
-    source = open_source(monkeypatch, gpu)
-    source._period, source._period_probed = 0.01, True
+    source = open_source(monkeypatch, gpu, known_period_s=0.01)
     reading = window(source, 0.3)
     assert reading.energy_j is None and "NVML failed during the window" in reading.reason
     assert no_sampler_left()
@@ -106,8 +103,7 @@ def test_nvml_failing_mid_window_gives_no_energy_and_no_thread(monkeypatch):
 
 def test_a_lost_gpu_at_the_window_end_gives_no_energy(monkeypatch):
     gpu = FakeGpu(total_energy_mj=EnergyCounter(300.0, 0.01))
-    source = open_source(monkeypatch, gpu)
-    source._period, source._period_probed = 0.01, True
+    source = open_source(monkeypatch, gpu, known_period_s=0.01)
     win = source.start_window()
     time.sleep(0.05)
     gpu.errors["nvmlDeviceGetTotalEnergyConsumption"] = NVML_ERROR_GPU_IS_LOST
@@ -135,7 +131,7 @@ def test_average_power_is_used_when_instant_is_not_offered(monkeypatch):
         power_average_mw=250_000,
         field_errors={186: NVML_ERROR_NOT_SUPPORTED},
     )
-    source = open_source(monkeypatch, gpu)
+    source = open_source(monkeypatch, gpu, known_period_s=0.01)
     assert source.power_channel() == "average"
     reading = window(source, 0.2)
     assert reading.integral_j == pytest.approx(250.0 * reading.window_s, rel=0.15)
@@ -149,7 +145,7 @@ def test_a_mig_slice_is_measured_on_its_parent_gpu_and_says_so(monkeypatch):
         errors={"nvmlDeviceGetTotalEnergyConsumption": NVML_ERROR_NOT_SUPPORTED},
     )
     install(monkeypatch, FakePynvml([parent, mig]))
-    source = NvmlPowerSource.open(facts(uuid=mig.uuid), {}, rate_hz=100)
+    source = NvmlPowerSource.open(facts(uuid=mig.uuid), {}, rate_hz=100, known_period_s=0.01)
     assert source.mig and "MIG slice" in source.reason and "whole GPU" in source.scope
     reading = window(source, 0.2)
     assert reading.energy_source == NVML_COUNTER

@@ -73,13 +73,16 @@ def test_gpu_chain_goes_from_peak_to_cost_with_denominators_and_sources():
     achieved = links[1]
     assert "of spec peak" in achieved.ratio and "dense fp8 peak" in achieved.denominator
     assert "fp8" in note
+    # By hand from the fixture's fp8 8192^3 case: 4831 calls of 2 x 8192^3 = 1.0995e12 FLOP
+    # in 3200 J over 5 s, so 640 W and 4831 x 1.0995e12 / 3200 = 1.660e12 FLOP/J. At PUE 1.3,
+    # 10^18 FLOP take 1.3e18 / 1.660e12 = 783 kJ = 0.2175 kWh at the wall; at $0.12 per kWh,
+    # $0.02611.
+    per_joule = links[steps.index("ops per joule")]
+    assert per_joule.value == "1.66 TFLOP/s/W = 1.66 TFLOP/J"
+    assert per_joule.denominator == "640 W average over 5 s"
     wall = links[-2]
-    # 10^18 FLOP at PUE 1.3 and ops_per_j J: the wall energy is exactly 1.3e18 / ops_per_j
-    ops_per_j = max(
-        (c for c in case_dicts(load_run(GPU)) if c["dtype"] == "fp8"),
-        key=lambda c: c["achieved_ops_per_s"],
-    )["ops_per_j"]
-    assert wall.value.startswith(f"{1.3e18 / ops_per_j / 1e3:.3g} kJ")
+    assert wall.value == "783 kJ = 0.2175 kWh"
+    assert cost.value == "$0.02611"
 
 
 def test_without_costs_the_chain_says_what_to_give():
@@ -100,8 +103,12 @@ def test_several_runs_are_pivoted_side_by_side_by_device():
     header = next(line for line in text.splitlines() if line.startswith("| case | NVIDIA"))
     assert "NVIDIA H100 80GB HBM3" in header and "AMD EPYC" in header
     pivot = device_pivot(runs)
-    assert list(pivot.columns) == [c for c in pivot.columns] and len(pivot.columns) == 2
-    assert pivot.loc["matmul 64x64x64 fp32"].notna().sum() == 1
+    assert list(pivot.columns) == [
+        "NVIDIA H100 80GB HBM3 (20261120-010203-h100-fixture)",
+        "AMD EPYC (20261126-082420-vm-4f92da)",
+    ]
+    row = pivot.loc["matmul 64x64x64 fp32"]  # measured on the CPU only
+    assert row.isna().iloc[0] and row.iloc[1] == 39346191369.606
 
 
 def test_pytest_benchmark_export_has_stats_extra_info_and_the_gpu():

@@ -6,7 +6,7 @@ import pytest
 from clock_backend import ClockBackend, FakeClock, ScriptedCall
 
 from bench.devices.base import Unsupported
-from bench.timing import Policy, StoppingRule, is_trending, measure
+from bench.timing import Policy, StoppingRule, calls_per_sample, is_trending, measure
 
 FAST = dict(warmup_min_s=0.1, warmup_max_s=2.0)
 
@@ -164,3 +164,94 @@ def test_cpu_backend_measures_a_real_matmul():
     assert timings.measured_time_s <= timings.wall_time_s
     assert len(timings.samples_s) >= 10
     assert torch.get_num_threads() == 1
+
+
+# -- graph mode: one replay of many calls, divided back into per-call time ----------------
+
+
+class GraphClockBackend(ClockBackend):
+    """The clock backend with graphs: a replay of n captured calls costs n calls of fake time,
+    so a per-call figure can only come out right if the interval is divided by n."""
+
+    supports_graphs = True
+
+    def __init__(self, clock, refuse=None):
+        super().__init__(clock)
+        self.refuse, self.captured = refuse, []
+
+    def capture_graph(self, fn, calls):
+        if self.refuse:
+            raise Unsupported(self.refuse)
+        self.captured.append(calls)
+
+        def replay():
+            for _ in range(calls):
+                fn()
+
+        return replay
+
+
+def test_calls_per_sample_fills_the_minimum_sample():
+    assert calls_per_sample("graph", 1e-3, 5e-6) == 200  # 200 x 5 us = 1 ms
+    assert calls_per_sample("hot", 1e-3, 3e-4) == 4  # 3 would be 0.9 ms, under the minimum
+    assert calls_per_sample("hot", 1e-3, 2e-3) == 1  # a long call is a sample on its own
+    assert calls_per_sample("cold", 1e-3, 5e-6) == 1  # cold calls are timed one by one
+
+
+def test_graph_mode_divides_each_replay_by_the_calls_it_holds():
+    clock = FakeClock()
+    backend = GraphClockBackend(clock)
+    call = ScriptedCall(clock, lambda i: 5e-6)
+    timings = measure(call, backend, Policy(**FAST), clock=clock)
+    assert timings.mode == "graph" and "launch-bound" in timings.mode_reason
+    assert backend.captured == [200]
+    assert set(timings.calls_per_sample) == {200}
+    # each sample is one replay of 200 calls of 5 us: 1 ms, divided back to 5 us per call
+    assert timings.summary.median_s == pytest.approx(5e-6, rel=1e-9)
+    assert min(timings.samples_s) == pytest.approx(5e-6, rel=1e-9)  # the lower bound, too
+
+
+def test_a_graph_capture_that_fails_falls_back_to_hot_and_says_why():
+    clock = FakeClock()
+    backend = GraphClockBackend(clock, refuse="capture not permitted on this stream")
+    timings = measure(ScriptedCall(clock, lambda i: 5e-6), backend, Policy(**FAST), clock=clock)
+    assert timings.mode == "hot"
+    assert "graph capture failed (capture not permitted on this stream)" in timings.mode_reason
+    assert set(timings.calls_per_sample) == {200}
+    assert timings.summary.median_s == pytest.approx(5e-6, rel=1e-9)
+
+
+def test_a_requested_graph_whose_capture_fails_raises():
+    clock = FakeClock()
+    backend = GraphClockBackend(clock, refuse="no capture here")
+    with pytest.raises(Unsupported, match="no capture here"):
+        measure(
+            ScriptedCall(clock, lambda i: 5e-6), backend, Policy(**FAST, mode="graph"), clock=clock
+        )
+
+
+def test_cold_calls_run_before_each_then_the_flush_then_the_marks():
+    clock = FakeClock()
+    events = []
+
+    class Recording(ClockBackend):
+        def flush_cache(self):
+            events.append("flush")
+
+        def mark(self):
+            events.append("mark")
+            return clock.now
+
+    def before_each():
+        events.append("before")
+
+    def call():
+        events.append("call")
+        clock.advance(1e-3)
+
+    measure(
+        call, Recording(clock), Policy(**FAST, mode="cold"), clock=clock, before_each=before_each
+    )
+    timed = events[events.index("before") :]
+    assert timed[:5] == ["before", "flush", "mark", "call", "mark"]
+    assert timed.count("before") == timed.count("flush") == timed.count("call")

@@ -77,7 +77,8 @@ class Backend(Protocol):
         """Seconds between two marks; valid only after synchronize()."""
 
     def flush_cache(self) -> None:
-        """Evict the inputs from the last-level cache; called outside timed intervals."""
+        """Evict the inputs from the last-level cache and wait until the eviction's traffic
+        (write-backs included) has ended; called outside timed intervals, right before one."""
 
     def capture_graph(self, fn: Callable[[], object], calls: int) -> Callable[[], None]:
         """A callable that replays `calls` calls of fn as one graph; Unsupported if none."""

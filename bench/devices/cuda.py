@@ -1,10 +1,11 @@
-"""CUDA backend: CUDA events as marks, an L2-sized flush, CUDA graphs, NVML clocks.
+"""CUDA backend: CUDA events as marks, a flush of twice the L2, CUDA graphs, NVML clocks.
 
 Events are recorded on the current stream and read only after a synchronize(), so a round of
-samples costs one sync however many calls it holds. The flush buffer is the device's L2
-(at least 256 MiB on AMD, whose Infinity Cache sits behind L2), zeroed outside the timed
-interval. The device is matched to NVML by UUID, falling back to the PCI bus id, never by
-index, because CUDA_VISIBLE_DEVICES renumbers devices for torch but not for NVML.
+samples costs one sync however many calls it holds. The cold-mode flush (bench.devices.flush)
+writes then reads twice the last-level cache (at least 256 MiB on AMD, whose Infinity Cache
+sits behind L2) and syncs, outside the timed interval. The device is matched to NVML by UUID,
+falling back to the PCI bus id, never by index, because CUDA_VISIBLE_DEVICES renumbers devices
+for torch but not for NVML.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ from typing import Any
 import torch
 
 from bench.devices.base import DeviceFacts, GpuIdentity, Unsupported
+from bench.devices.flush import CacheFlush, flush_size
 from bench.power.nvml import NvmlDevice, NvmlUnavailable, open_nvml
 
-AMD_MIN_FLUSH_BYTES = 256 * 1024**2
+# torch.cuda._sleep cycles queued after the flush's sync: ~25 us at 2 GHz, longer than the
+# host takes to queue the start mark and a call, so the GPU never idles waiting for them.
+LAUNCH_COVER_CYCLES = 50_000
 
 
 def pci_bus_id(props: Any) -> str | None:
@@ -52,10 +56,8 @@ class CudaBackend:
         torch.cuda.set_device(self._device)
         self._props = torch.cuda.get_device_properties(index)
         self._vendor = "amd" if torch.version.hip else "nvidia"
-        l2 = int(getattr(self._props, "L2_cache_size", 0) or 0)
-        floor = AMD_MIN_FLUSH_BYTES if self._vendor == "amd" else 0
-        self._flush_bytes = max(l2, floor) or AMD_MIN_FLUSH_BYTES
-        self._flush_buf: torch.Tensor | None = None
+        self._flush_size = flush_size(self._props, self._vendor)
+        self._flush: CacheFlush | None = None
         self._nvml_device: NvmlDevice | None = None
         self._nvml_reason: str | None = None
         self._nvml = None
@@ -76,11 +78,17 @@ class CudaBackend:
         return start.elapsed_time(end) / 1e3
 
     def flush_cache(self) -> None:
-        if self._flush_buf is None:
-            self._flush_buf = torch.empty(
-                self._flush_bytes // 4, dtype=torch.int32, device=self._device
+        if self._flush is None:
+            self._flush = CacheFlush(
+                self._flush_size, self._device, self.synchronize, self._cover_launch
             )
-        self._flush_buf.zero_()
+        self._flush()
+
+    @staticmethod
+    def _cover_launch() -> None:
+        sleep = getattr(torch.cuda, "_sleep", None)  # private but stable since torch 1.x
+        if sleep is not None:
+            sleep(LAUNCH_COVER_CYCLES)
 
     def capture_graph(self, fn: Callable[[], object], calls: int) -> Callable[[], None]:
         """Capture `calls` calls of fn in one CUDA graph (warmed up on a side stream first)."""
@@ -166,13 +174,16 @@ class CudaBackend:
                 "pci_bus_id": pci_bus_id(props),
                 "l2_bytes": int(getattr(props, "L2_cache_size", 0) or 0) or None,
                 "memory_bytes": int(props.total_memory),
-                "flush_bytes": self._flush_bytes,
+                "flush_bytes": self._flush_size.nbytes,
+                "flush_source": self._flush_size.source,
                 "nvml_unavailable_reason": self._nvml_reason,
             },
         )
 
     def close(self) -> None:
-        self._flush_buf = None
+        if self._flush is not None:
+            self._flush.release()
+            self._flush = None
         if self._nvml is not None:
             self._nvml.close()
             self._nvml = None

@@ -11,9 +11,11 @@ Why three reads:
   NVLink, PCIe replays) is worse news than an old count.
 
 Readings come from bench.power.nvml.NvmlDevice as (value, None) or (None, reason); a reading
-that NVML cannot give is N/A with that reason, never a FAIL. A GPU lost mid-read
-(NvmlCallFailed) stops its reads: the "gpu responds" row FAILs and the others say why
-they were not read.
+that NVML cannot give is N/A with that reason, never a FAIL. So is a reading the environment
+cannot vouch for: in a VM the PCIe link is the one the hypervisor presents, and with one GPU
+on the node there is no NVLink peer, so a link below its maximum or down there is N/A.
+A GPU lost mid-read (NvmlCallFailed) stops its reads: the "gpu responds" row FAILs and the
+others say why they were not read.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench.health.model import FAIL, PASS, WARN, Check, Thresholds, na
+from bench.health.model import FAIL, NA, PASS, WARN, Check, Thresholds, na
 from bench.power.nvml import NvmlCallFailed, NvmlDevice, Reading, decode_clock_event_reasons
 
 Readings = dict[str, Reading[Any]]
@@ -121,6 +123,8 @@ def read_idle(device: NvmlDevice) -> tuple[Readings, str | None]:
             ("slowdown_temperature_c", NvmlDevice.slowdown_temperature_c),
             ("clock_events", NvmlDevice.clocks_event_reasons),
             ("vbios", NvmlDevice.vbios_version),
+            ("virtualization", NvmlDevice.virtualization_mode),
+            ("gpu_count", NvmlDevice.gpus_on_node),
         ):
             out[key] = getter(device)
     except NvmlCallFailed as exc:
@@ -177,6 +181,12 @@ class _Judge:
     def na(self, name: str, reason: str | None) -> Check:
         return na(self.device, name, str(reason or "unknown"))
 
+    def in_vm(self) -> str | None:
+        """The virtualisation mode when NVML says the GPU sits in a VM; None on bare metal or
+        when NVML cannot say."""
+        mode, _ = self.get(self.idle, "virtualization")
+        return None if mode in (None, "none") else str(mode)
+
     def counter(self, key: str) -> tuple[Any, Any, str | None]:
         """(before, after, reason): after is None when only the first read worked."""
         before, why = self.get(self.idle, key)
@@ -204,6 +214,13 @@ def _pcie(j: _Judge, which: str) -> Check:
     value = _link_label(which, now)
     if now >= cap:
         return j.row(name, value, expected, PASS, f"at its maximum, read {where}")
+    vm = j.in_vm()
+    if vm is not None:
+        reason = (
+            f"{value} {where} where {_link_label(which, cap)} is possible, but the GPU is in a "
+            f"VM ({vm}): the link reads as the hypervisor presents it and cannot be judged here"
+        )
+        return j.row(name, value, expected, NA, reason)
     if where == "under load":
         reason = (
             f"{value} under load where {_link_label(which, cap)} is possible: a downgraded link "
@@ -335,6 +352,14 @@ def _nvlink_up(j: _Judge) -> Check:
     value, expected = f"{up}/{len(states)}", f"{len(states)}/{len(states)}"
     if up == len(states):
         return j.row(name, value, expected, PASS, "every link is up")
+    count, _ = j.get(j.idle, "gpu_count")
+    if count == 1:
+        reason = f"{value} up, but this node has one GPU: no NVLink peer to judge the links by"
+        return j.row(name, value, expected, NA, reason)
+    vm = j.in_vm()
+    if vm is not None:
+        reason = f"{value} up in a VM ({vm}): NVLinks read as the hypervisor presents them"
+        return j.row(name, value, expected, NA, reason)
     if up == 0:
         reason = "no link is up: no NVLink bridge or switch here, or every link is down"
         return j.row(name, value, expected, WARN, reason)

@@ -99,6 +99,11 @@ class PowerSource(Protocol):
         """How often the energy figure changes; windows shorter than this are refused."""
         ...
 
+    def counter_j(self) -> float | None:
+        """The energy counter's reading now, which the energy phase polls to start and end its
+        window right after a tick; None when the source has no counter to align to."""
+        ...
+
     def has_idle_model(self) -> bool:
         """False when the source cannot tell idle power apart (an estimate from TDP)."""
         ...

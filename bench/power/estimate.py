@@ -67,6 +67,9 @@ class EstimatePowerSource:
     def update_period_s(self) -> None:
         return None
 
+    def counter_j(self) -> None:
+        return None
+
     def has_idle_model(self) -> bool:
         return False
 

@@ -26,6 +26,9 @@ class NullPowerSource:
     def update_period_s(self) -> None:
         return None
 
+    def counter_j(self) -> None:
+        return None
+
     def has_idle_model(self) -> bool:
         return False
 

@@ -340,10 +340,14 @@ class NvmlDevice:
         got = self.field_values(tuple(VIOLATION_FIELDS.values()))
         return {name: _convert(got[fid], _ns_to_s) for name, fid in VIOLATION_FIELDS.items()}
 
+    def mig_reading(self) -> tuple[bool, str | None]:
+        """(whether this is a MIG slice, None) or (False, why NVML could not say)."""
+        value, reason = self._get("nvmlDeviceIsMigDeviceHandle")
+        return bool(value), reason
+
     def is_mig(self) -> bool:
         """True for a MIG slice, whose power and energy can only be read on its parent GPU."""
-        value, _ = self._get("nvmlDeviceIsMigDeviceHandle")
-        return bool(value)
+        return self.mig_reading()[0]
 
     def parent(self) -> NvmlDevice:
         """The whole GPU a MIG slice lives on (itself when not a slice)."""
@@ -444,6 +448,20 @@ class NvmlDevice:
         }
         fn = "nvmlDeviceGetNvLinkErrorCounter"
         return {name: _convert(self._get(fn, link, c), int) for name, c in counters.items()}
+
+    def virtualization_mode(self) -> Reading[str]:
+        """ "none" on bare metal; "passthrough" or "vgpu" in a VM, where the PCIe link and the
+        NVLinks read as the hypervisor presents them (nvmlGpuVirtualizationMode_t)."""
+        names = ("none", "passthrough", "vgpu", "host_vgpu", "host_vsga")
+
+        def name(v: Any) -> str:
+            return names[int(v)] if 0 <= int(v) < len(names) else f"mode {int(v)}"
+
+        return _convert(self._get("nvmlDeviceGetVirtualizationMode"), name)
+
+    def gpus_on_node(self) -> Reading[int]:
+        """GPUs the driver sees beside this one (nvmlDeviceGetCount): with one, no NVLink peer."""
+        return _convert(_call(self._lib, "nvmlDeviceGetCount"), int)
 
     def slowdown_temperature_c(self) -> Reading[float]:
         """The temperature at which the GPU starts to slow its clocks down."""

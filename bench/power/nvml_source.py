@@ -47,14 +47,15 @@ def visible_device_target(torch_index: int, cuda_visible_devices: str | None) ->
 
 def match_device(
     nvml: Nvml, facts: DeviceFacts, environ: Mapping[str, str]
-) -> tuple[NvmlDevice, str]:
-    """The NVML device of a torch device: by UUID, else PCI bus id, else CUDA_VISIBLE_DEVICES."""
+) -> tuple[NvmlDevice, str, list[str]]:
+    """The NVML device of a torch device: by UUID, else PCI bus id, else CUDA_VISIBLE_DEVICES;
+    with how it was matched and why each earlier way failed."""
     reasons = []
     for key, lookup in (("uuid", nvml.device_by_uuid), ("pci_bus_id", nvml.device_by_pci_bus_id)):
         value = facts.extra.get(key)
         if value:
             try:
-                return lookup(str(value)), key
+                return lookup(str(value)), key, reasons
             except NvmlUnavailable as exc:
                 reasons.append(str(exc))
     kind, target = visible_device_target(
@@ -62,8 +63,9 @@ def match_device(
     )
     try:
         if kind == "uuid":
-            return nvml.device_by_uuid(target), "CUDA_VISIBLE_DEVICES uuid"
-        return nvml.device_by_index(target), "index (PCI order; may differ from CUDA's order)"
+            return nvml.device_by_uuid(target), "CUDA_VISIBLE_DEVICES uuid", reasons
+        how = "index (PCI order; may differ from CUDA's order)"
+        return nvml.device_by_index(target), how, reasons
     except NvmlUnavailable as exc:
         reasons.append(str(exc))
     raise PowerUnavailable("; ".join(reasons))
@@ -202,11 +204,16 @@ class NvmlPowerSource:
         matched_by: str,
         rate_hz: float = DEFAULT_RATE_HZ,
         clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], object] = time.sleep,
+        known_period_s: float | None = None,
     ) -> None:
+        """`known_period_s` skips the probe of the counter's update period (it is then taken
+        as given); `clock` and `sleep` are the probe's and the sampler's."""
         self._nvml = nvml
         self.device = device
         self.matched_by = matched_by
-        self.mig = device.is_mig()
+        self.match_notes: list[str] = []  # why the better ways of matching failed
+        self.mig, self._mig_reason = device.mig_reading()
         self.energy_device = device.parent()
         self.rate_hz = rate_hz
         self.clock = clock
@@ -216,8 +223,9 @@ class NvmlPowerSource:
             if self.mig
             else None
         )
-        self._period: float | None = None
-        self._period_probed = False
+        self.sleep = sleep
+        self._period: float | None = known_period_s
+        self._period_probed = known_period_s is not None
 
     @classmethod
     def open(
@@ -233,8 +241,10 @@ class NvmlPowerSource:
         except NvmlUnavailable as exc:
             raise PowerUnavailable(str(exc)) from exc
         try:
-            device, matched_by = match_device(nvml, facts, environ)
-            return cls(nvml, device, matched_by, **kwargs)
+            device, matched_by, notes = match_device(nvml, facts, environ)
+            source = cls(nvml, device, matched_by, **kwargs)
+            source.match_notes = notes
+            return source
         except (PowerUnavailable, NvmlUnavailable) as exc:
             nvml.close()
             raise PowerUnavailable(str(exc)) from exc
@@ -250,10 +260,34 @@ class NvmlPowerSource:
         """Measured once, by polling the counter at idle; None if it cannot be told."""
         if not self._period_probed:
             self._period_probed = True
-            self._period = probe_update_period(
-                lambda: self.energy_device.total_energy_j()[0], clock=self.clock
-            )
+            self._period = probe_update_period(self.counter_j, clock=self.clock, sleep=self.sleep)
         return self._period
+
+    def counter_j(self) -> float | None:
+        return self.energy_device.total_energy_j()[0]
+
+    def unavailable_readings(self) -> dict[str, str]:
+        """Why each reading the windows would record is None here (a sandbox refusing NVML
+        calls one by one): read once, so that a None in every sample has its reason."""
+        device = self.energy_device
+        instant, average = device.power_instant_average_w()
+        readings = {
+            "power_instant": instant,
+            "power_average": average,
+            "energy_counter": device.total_energy_j(),
+            "sm_clock": device.sm_clock_hz(),
+            "mem_clock": device.mem_clock_hz(),
+            "temperature": device.temperature_c(),
+            "clock_event_reasons": device.clocks_event_reasons(),
+        }
+        if instant[0] is None and average[0] is None:
+            readings["power_usage"] = device.power_usage_w()
+        for name, reading in device.violation_times_s().items():
+            readings[f"throttle_time_{name}"] = reading
+        out = {name: str(why) for name, (value, why) in readings.items() if value is None}
+        if self._mig_reason is not None:
+            out["mig_slice"] = f"{self._mig_reason}; taken as a whole GPU"
+        return out
 
     def has_idle_model(self) -> bool:
         return True
@@ -268,10 +302,12 @@ class NvmlPowerSource:
             "reason": self.reason,
             "scope": self.scope,
             "matched_by": self.matched_by,
+            "match_notes": self.match_notes,
             "mig_slice": self.mig,
             "sample_rate_hz": self.rate_hz,
             "power_channel": self.power_channel(),
             "counter_update_period_s": self.update_period_s(),
+            "unavailable": self.unavailable_readings(),
         }
 
     def close(self) -> None:

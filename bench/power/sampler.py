@@ -100,27 +100,43 @@ def trapezoid_energy(
     return math.fsum((b - a) * (at(a) + at(b)) / 2 for a, b in itertools.pairwise(knots))
 
 
+PROBE_MIN_S = 2.0  # a 100 ms counter then shows ~20 ticks; 0.5 s showed a handful
+PROBE_MAX_S = 5.0  # a slower counter is polled on until it has ticked PROBE_MIN_TICKS times
+PROBE_MIN_TICKS = 3
+
+
 def probe_update_period(
     read_counter: Callable[[], float | None],
-    duration_s: float = 0.5,
+    duration_s: float = PROBE_MIN_S,
     poll_s: float = 0.002,
     clock: Callable[[], float] = time.perf_counter,
     sleep: Callable[[float], object] = time.sleep,
+    min_ticks: int = PROBE_MIN_TICKS,
+    max_s: float = PROBE_MAX_S,
 ) -> float | None:
     """How often an energy counter changes: the median gap between changes while polling.
 
-    None when it changed fewer than three times (too slow to tell in duration_s, or frozen).
+    Polls for at least duration_s, and on (up to max_s) until the counter has changed
+    min_ticks times. None when it changed fewer times (too slow to tell, or frozen), and at
+    once when the counter cannot be read at all.
     """
     changes: list[float] = []
     last = read_counter()
-    end = clock() + duration_s
-    while clock() < end:
+    if last is None:
+        return None
+    start = clock()
+    while True:
+        elapsed = clock() - start
+        if elapsed >= max(duration_s, max_s) or (
+            elapsed >= duration_s and len(changes) >= min_ticks
+        ):
+            break
         sleep(poll_s)
         value = read_counter()
         if value is not None and value != last:
             changes.append(clock())
             last = value
-    if len(changes) < 3:
+    if len(changes) < max(min_ticks, 2):
         return None
     return statistics.median(b - a for a, b in itertools.pairwise(changes))
 
