@@ -5,5 +5,5 @@ minor: fields added). METHOD_VERSION changes whenever the way of measuring chang
 that trends and comparisons never silently join numbers measured differently.
 """
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 METHOD_VERSION = 1

@@ -50,12 +50,18 @@ def test_on_a_cpu_every_nvml_check_is_na_the_probes_run_and_it_exits_0(tmp_path,
     assert rows["matmul known answer"]["verdict"] == "PASS"
     assert rows["canary repeat"]["verdict"] == "PASS"
     assert rows["matmul vs peers"]["verdict"] == NA  # one device
-    assert "no baseline at" in rows["matmul vs baseline"]["reason"]
+    for name in ("matmul vs baseline", "copy bandwidth vs baseline", "canary vs baseline"):
+        assert rows[name]["verdict"] == NA  # the first run of a SKU is informational
+        assert rows[name]["reason"].startswith("first run on this SKU (cpu-")
+        assert "informational" in rows[name]["reason"]
+        assert "flopwatt baseline bless RUN_DIR" in rows[name]["reason"]
     run = load_run(doc["run_dir"])
     assert run.meta["status"] == "complete" and run.meta["suite"] == "health"
     assert [r["name"] for r in run.health] == [r["name"] for r in doc["checks"]]
     assert sorted(run.cases.kernel) == ["matmul", "memcopy"]
     assert set(run.cases.health_verdict) == {"PASS"}
+    for repeats in run.cases.repeats:  # each reading is the median of 5 short repeats
+        assert len(repeats) == 5 and all(r["time_median_s"] > 0 for r in repeats)
     (golden,) = run.meta["health"]["canaries"]  # what a baseline blessed from it holds
     assert golden["sha256"].startswith(rows["canary repeat"]["value"])
 
