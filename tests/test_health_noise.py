@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.health.model import FAIL, INCONCLUSIVE, PASS
-from bench.health.noise import MAX_CPU_PRESSURE, Repeat, judge, summarize
+from bench.health.noise import MAX_CPU_PRESSURE, Repeat, judge, spread_floor, summarize
 
 QUIET = 0.01  # a clean repeat on this VM reads 0.00-0.02
 BUSY = 0.40  # one that shared the machine with another job
@@ -92,12 +92,28 @@ def test_a_baseline_measured_on_a_busy_machine_cannot_convict():
     assert outcome.verdict == INCONCLUSIVE and "baseline was measured on a busy" in outcome.reason
 
 
-def test_without_any_spread_the_ratio_alone_decides_and_says_so():
+def test_without_any_spread_the_floor_stands_in_and_the_reason_says_so():
     one = summarize([Repeat(100.0, None)])
     low = summarize([Repeat(90.0, None)])
     assert one is not None and low is not None
     outcome = judge(one, low, 0.95, 3.0)
-    assert outcome.verdict == FAIL and "ratio alone" in outcome.reason
-    # one side's spread stands in for the other's
+    assert outcome.verdict == FAIL and "one measurement each" in outcome.reason
+    # floor 4%: tolerance 3 x sqrt(2) x 4% = 17%, so 10% below is within the noise
+    outcome = judge(one, low, 0.95, 3.0, floor=0.04)
+    assert outcome.verdict == INCONCLUSIVE and outcome.tolerance == pytest.approx(0.1697, 1e-3)
+    # one side's spread counts with the floor for the other
     outcome = judge(one, side(90.0, 95.0, 85.0), 0.95, 3.0)  # spread 8.2%: tolerance 25%
     assert outcome.verdict == INCONCLUSIVE
+
+
+def test_the_floor_keeps_tight_repeats_of_a_drifting_machine_from_crying_wolf():
+    # two runs minutes apart on a shared VM: each tight (0.7%), medians 6% apart
+    base = side(100.0, 100.5, 99.5, 100.5, 99.5)
+    cand = side(94.0, 94.5, 93.5, 94.5, 93.5)
+    assert judge(base, cand, 0.95, 3.0).verdict == FAIL  # the repeats alone: 3.1% tolerance
+    outcome = judge(base, cand, 0.95, 3.0, floor=spread_floor("cpu"))
+    assert outcome.verdict == INCONCLUSIVE and "at least 2.5%" in outcome.reason
+    # ...while 1 thread against a 2-thread baseline, half the rate, still FAILs
+    half = side(50.0, 50.25, 49.75, 50.25, 49.75)
+    assert judge(base, half, 0.95, 3.0, floor=spread_floor("cpu")).verdict == FAIL
+    assert spread_floor("cuda") < spread_floor("cpu")

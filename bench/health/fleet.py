@@ -152,7 +152,7 @@ def _vs_baseline(
         f">= {si(floor, unit)} ({t.baseline_min:g} x the baseline's {si(base.median, unit)}, "
         f"{base.describe()}), beyond the noise"
     )
-    verdict = judge(base, mine, t.baseline_min, t.noise_z)
+    verdict = judge(base, mine, t.baseline_min, t.noise_z, t.spread_floor)
     reason = f"{verdict.reason}; this run: {mine.describe()}"
     if verdict.verdict == FAIL:
         reason += f" ({ref.path})"

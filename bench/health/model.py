@@ -92,14 +92,15 @@ class Thresholds:
     baseline_min: float = 0.95  # FAIL under this x the baseline's median, beyond the noise
     temp_warn_c: float = 80.0  # idle temperature that WARNs (FAIL at the slowdown threshold)
     noise_z: float = 3.0  # FAIL only this many spreads below the baseline (bench.health.noise)
+    spread_floor: float = 0.005  # the least spread a side is taken to have (by device kind)
 
     def __post_init__(self) -> None:
         if not 0 <= self.peer_warn <= self.peer_fail < 1:
             raise ValueError("need 0 <= --peer-warn <= --peer-fail < 1")
         if not 0 < self.baseline_min <= 1:
             raise ValueError("--baseline-min must be in (0, 1]")
-        if self.noise_z < 0:
-            raise ValueError("the noise multiple must not be negative")
+        if self.noise_z < 0 or self.spread_floor < 0:
+            raise ValueError("the noise multiple and the spread floor must not be negative")
 
 
 @dataclass
