@@ -85,11 +85,15 @@ def test_a_busy_machine_makes_a_slow_reading_inconclusive_not_a_fail():
     assert judge(base, cand, 0.95, 3.0).verdict == FAIL
 
 
-def test_a_baseline_measured_on_a_busy_machine_cannot_convict():
+def test_a_baseline_measured_on_a_busy_machine_can_neither_convict_nor_acquit():
     base = summarize([Repeat(100.0, BUSY)] * 3 + [Repeat(100.0, QUIET)] * 2)
     assert base is not None
     outcome = judge(base, side(50.0, 50.0, 50.0), 0.95, 3.0)
     assert outcome.verdict == INCONCLUSIVE and "baseline was measured on a busy" in outcome.reason
+    # ...nor acquit: a baseline 15x slow (shared with another job) would pass anything
+    slow = summarize([Repeat(7.0, BUSY)] * 5)
+    assert slow is not None
+    assert judge(slow, side(50.0, 50.0, 50.0), 0.95, 3.0).verdict == INCONCLUSIVE
 
 
 def test_without_any_spread_the_floor_stands_in_and_the_reason_says_so():

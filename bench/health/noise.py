@@ -9,11 +9,13 @@ compare`) and a robust relative spread (1.4826 x MAD / median, the normal sigma'
 
 The rule, judge() (a pure function of the numbers, so it is tested with numbers):
 
+- INCONCLUSIVE  half or more of the baseline's repeats were busy: its median is not what a
+                healthy device reaches, neither a PASS nor a FAIL can be read against it.
 - PASS          the reading is at least `min_ratio` x the baseline median, busy or not (a
                 device that reaches the rate while shared reaches it alone).
-- INCONCLUSIVE  below that, but fewer than half the repeats of either side were quiet (the
-                machine was busy: a slow reading says nothing about the device), or the drop
-                is within `z` x the combined spread of the two sides (within noise).
+- INCONCLUSIVE  below that, but half or more of the reading's repeats were busy (a slow
+                reading on a busy machine says nothing about the device), or the drop is
+                within `z` x the combined spread of the two sides (within noise).
 - FAIL          below `min_ratio` x the baseline median and beyond `z` x the spread, on quiet
                 repeats.
 
@@ -110,6 +112,12 @@ def judge(
     sides = (base.rel_spread, cand.rel_spread)
     tolerance = z * math.hypot(*(max(s or 0.0, floor) for s in sides))
     of = f"{ratio:.1%} of the baseline median"
+    if not base.quiet:
+        why = (
+            f"{of}, but the baseline was measured on a busy machine ({base.busy} of "
+            f"{base.total} repeats): bless one measured on a quiet machine"
+        )
+        return Judgement(INCONCLUSIVE, ratio, tolerance, why)
     if ratio >= min_ratio:
         return Judgement(PASS, ratio, tolerance, of)
     if not cand.quiet:
@@ -117,12 +125,6 @@ def judge(
         why = (
             f"{of}, but the machine was busy: some task waited for a CPU in {cand.busy} of "
             f"{cand.total} repeats{top}; rerun it on a quiet machine"
-        )
-        return Judgement(INCONCLUSIVE, ratio, tolerance, why)
-    if not base.quiet:
-        why = (
-            f"{of}, but the baseline was measured on a busy machine ({base.busy} of "
-            f"{base.total} repeats): bless one measured on a quiet machine"
         )
         return Judgement(INCONCLUSIVE, ratio, tolerance, why)
     drop = 1 - ratio
