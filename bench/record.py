@@ -101,6 +101,7 @@ class CaseResult:
     peak_detail: str | None = None  # provenance, or why the peak is unknown
     peak_clock_hz: float | None = None
     frac_of_peak: float | None = None
+    peak_exceeded: bool | None = None  # above metrics.PEAK_MARGIN x the peak: the peak is wrong
     # the measured ceiling of this device and math mode (bench.ceiling), and the clock peak
     measured_peak_ops_per_s: float | None = None  # best matmul median measured here
     measured_peak_source: str | None = None  # "this run" | "stored" | None
