@@ -116,7 +116,7 @@ def test_the_floor_keeps_tight_repeats_of_a_drifting_machine_from_crying_wolf():
     cand = side(94.0, 94.5, 93.5, 94.5, 93.5)
     assert judge(base, cand, 0.95, 3.0).verdict == FAIL  # the repeats alone: 3.1% tolerance
     outcome = judge(base, cand, 0.95, 3.0, floor=spread_floor("cpu"))
-    assert outcome.verdict == INCONCLUSIVE and "at least 2.5%" in outcome.reason
+    assert outcome.verdict == INCONCLUSIVE and "at least 3.0%" in outcome.reason
     # ...while 1 thread against a 2-thread baseline, half the rate, still FAILs
     half = side(50.0, 50.25, 49.75, 50.25, 49.75)
     assert judge(base, half, 0.95, 3.0, floor=spread_floor("cpu")).verdict == FAIL
