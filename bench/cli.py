@@ -229,7 +229,7 @@ def _add_health(sub: Any) -> None:
         "--baseline-min",
         type=_positive_float,
         default=0.95,
-        help="FAIL under this x the baseline's lower bound (0.95)",
+        help="FAIL under this x the baseline's median, beyond its noise (0.95)",
     )
     p.add_argument(
         "--temp-warn-c", type=_positive_float, default=80.0, help="idle temperature to WARN at"

@@ -17,6 +17,15 @@ def fraction(value: float | None, denominator: float | None) -> float | None:
     return value / denominator
 
 
+# A rate this far above its peak is beyond timing noise: the peak is wrong, not the kernel fast.
+PEAK_MARGIN = 1.02
+
+
+def peak_exceeded(frac_of_peak: float | None) -> bool | None:
+    """Whether a fraction of peak is above PEAK_MARGIN; None when it is unknown."""
+    return None if frac_of_peak is None else frac_of_peak > PEAK_MARGIN
+
+
 def arithmetic_intensity(ops: int | float | None, bytes_moved: int | float | None) -> float | None:
     """Operations per byte: where a kernel sits on the roofline."""
     if ops is None or bytes_moved is None or bytes_moved <= 0:

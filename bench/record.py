@@ -101,6 +101,7 @@ class CaseResult:
     peak_detail: str | None = None  # provenance, or why the peak is unknown
     peak_clock_hz: float | None = None
     frac_of_peak: float | None = None
+    peak_exceeded: bool | None = None  # above metrics.PEAK_MARGIN x the peak: the peak is wrong
     # the measured ceiling of this device and math mode (bench.ceiling), and the clock peak
     measured_peak_ops_per_s: float | None = None  # best matmul median measured here
     measured_peak_source: str | None = None  # "this run" | "stored" | None
@@ -116,6 +117,9 @@ class CaseResult:
     # fraction of the timing some task waited for a CPU (Linux PSI); see bench.pressure
     cpu_pressure: float | None = None
     cpu_pressure_source: str | None = None  # where it came from, or why it is None
+    # a health case: the short repeats it is the median of, {time_median_s, cpu_pressure}
+    # each (bench.health.noise); empty for a case timed once
+    repeats: list[dict[str, Any]] = field(default_factory=list)
     # energy phase: back-to-back calls in a window the power source measured
     energy_j: float | None = None
     energy_source: str | None = None  # nvml_energy_counter | nvml_power_integral | rapl | estimate

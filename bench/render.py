@@ -67,7 +67,8 @@ def _rate_cells(r: CaseResult, unit: str) -> tuple[str, str, str, str]:
             percent(r.link_utilisation),
         )
     peak = si(r.peak_ops_per_s, unit) if r.peak_ops_per_s else "unknown"
-    return si(r.achieved_ops_per_s, unit), peak, r.peak_source or "", percent(r.frac_of_peak)
+    frac = percent(r.frac_of_peak) + (" wrong peak" if r.peak_exceeded else "")
+    return si(r.achieved_ops_per_s, unit), peak, r.peak_source or "", frac
 
 
 def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[str]]:

@@ -148,10 +148,12 @@ def _fill_timing(result: CaseResult, t: Timings) -> None:
             f"recorded {t.measured_time_s:.4f} s exceeds the {t.wall_time_s:.4f} s of wall time: "
             "the device timer is wrong"
         )
-    if result.frac_of_peak is not None and result.frac_of_peak > 1.0:
+    result.peak_exceeded = metrics.peak_exceeded(result.frac_of_peak)
+    if result.peak_exceeded:
         result.warnings.append(
-            f"achieved {result.frac_of_peak:.0%} of the {result.peak_source} peak: "
-            "the peak or the operation count is wrong"
+            f"achieved {result.frac_of_peak:.1%} of the {result.peak_source} peak, above "
+            f"{metrics.PEAK_MARGIN:.0%}: the peak is wrong (or the operation count), not a "
+            f"kernel faster than the hardware; peak: {result.peak_detail}"
         )
 
 

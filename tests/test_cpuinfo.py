@@ -256,3 +256,93 @@ def test_cpu_peak_rejects_unknown_mode() -> None:
     cpu = CpuIdentity("x", "x86_64", frozenset({"avx2", "fma"}), 4, 4, 2e9, "test")
     with pytest.raises(ValueError, match="unknown math mode"):
         cpu_peak(cpu, "float32")
+
+
+# Where no max frequency is readable the clock is measured (bench.devices.clockprobe); the
+# probe is the hardware seam, scripted here.
+
+
+def _probe(hz: float | None, how: str = "measured: a scripted add chain"):
+    calls = []
+
+    def probe() -> tuple[float | None, str]:
+        calls.append(1)
+        return hz, how
+
+    return probe, calls
+
+
+def test_without_cpufreq_the_measured_clock_replaces_the_fixed_figure(tmp_path: Path) -> None:
+    probe, calls = _probe(3.7e9)
+    root = _x86_tree(tmp_path, max_khz=None)
+    cpu = read_cpu_identity(4, root, machine="x86_64", clock_probe=probe)
+    assert calls == [1] and cpu.max_clock_hz == 3.7e9
+    assert cpu.clock_source.startswith("measured: a scripted add chain")
+    assert "no cpufreq max, /proc/cpuinfo says 2.6 GHz" in cpu.clock_source
+    peak = cpu_peak(cpu, "fp32")
+    # a 1-thread rate at 116% of the 2.6 GHz peak is 82% of the measured one
+    assert peak.ops_per_s == 2 * 3.7e9 * 32 and peak.spec_clock_hz == 3.7e9
+    assert "measured: a scripted add chain" in peak.detail
+    old = 2 * 2.6e9 * 32
+    assert 1.16 * old / peak.ops_per_s == pytest.approx(0.815, abs=1e-3)
+
+
+def test_a_measured_clock_below_the_cpuinfo_figure_does_not_lower_the_peak(tmp_path: Path):
+    probe, _ = _probe(1.9e9, "measured: 1.9 GHz (busy)")
+    cpu = read_cpu_identity(4, _x86_tree(tmp_path, max_khz=None), "x86_64", probe)
+    assert cpu.max_clock_hz == 2.6e9 and "above the clock measured: 1.9 GHz" in cpu.clock_source
+
+
+def test_a_failed_probe_keeps_the_cpuinfo_figure_and_says_both(tmp_path: Path) -> None:
+    probe, _ = _probe(None, "clock probe failed: PermissionError")
+    cpu = read_cpu_identity(4, _x86_tree(tmp_path, max_khz=None), "x86_64", probe)
+    assert cpu.max_clock_hz == 2.6e9
+    assert cpu.clock_source == (
+        "/proc/cpuinfo cpu MHz (current, not max: no cpufreq here; "
+        "clock probe failed: PermissionError)"
+    )
+
+
+def test_cpufreq_max_is_read_not_measured_and_is_the_highest_cpu(tmp_path: Path) -> None:
+    probe, calls = _probe(9e9)
+    root = _x86_tree(tmp_path, max_khz="2000000")  # cpu0: an efficiency core
+    _write(root, "sys/devices/system/cpu/cpu3/cpufreq/cpuinfo_max_freq", "5100000\n")
+    cpu = read_cpu_identity(4, root, machine="x86_64", clock_probe=probe)
+    assert calls == [] and cpu.max_clock_hz == 5.1e9
+    assert cpu.clock_source == "cpufreq cpuinfo_max_freq (max over 2 CPUs)"
+
+
+def test_the_running_clock_is_none_where_cpu_mhz_is_a_fixed_figure(tmp_path: Path) -> None:
+    from bench.devices.cpu import running_clock_hz
+
+    root = _x86_tree(tmp_path, max_khz=None)
+    hz, why = running_clock_hz(root)
+    assert hz is None and "fixed figure" in why
+    _write(root, "proc/cpuinfo", _x86_block(0, 0, "3100.5", AVX2_FLAGS + " aperfmperf"))
+    assert running_clock_hz(root) == (3.1005e9, "/proc/cpuinfo cpu MHz (highest core)")
+    root = _x86_tree(tmp_path / "freq")  # with cpufreq, cpu MHz follows the clock
+    assert running_clock_hz(root)[0] == 2.6e9
+
+
+@pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64") or platform.system() != "Linux",
+    reason="the add-chain probe is x86-64 Linux machine code",
+)
+def test_the_add_chain_measures_a_plausible_clock_here() -> None:
+    from bench.devices.clockprobe import ADDS, measure_core_clock
+
+    hz, how = measure_core_clock()
+    assert hz is not None, how
+    assert 0.8e9 < hz < 6.5e9  # any x86-64 core of the last 20 years
+    assert f"{ADDS} dependent adds" in how
+
+
+def test_the_add_chain_code_jumps_back_to_its_own_loop() -> None:
+    from bench.devices.clockprobe import chain_code
+
+    code = chain_code(7, adds=2)
+    loop = 10 + 2 + 5  # mov rcx, imm64; xor eax, eax; mov edx, 1
+    assert code[2:10] == (7).to_bytes(8, "little")
+    jnz = code.index(b"\x0f\x85", loop)
+    back = int.from_bytes(code[jnz + 2 : jnz + 6], "little", signed=True)
+    assert jnz + 6 + back == loop and code[-1:] == b"\xc3"

@@ -119,13 +119,29 @@ def test_exit_code_is_1_only_when_something_failed():
     assert exit_code([*rows, Check("cuda:1", "z", 1, "", FAIL, "")]) == 1
 
 
-def test_under_0_95_of_the_baseline_lower_bound_fails():
+def test_the_baseline_rows_judge_repeats_with_the_noise_model():
     from bench.health.fleet import baseline_rows
+    from bench.health.noise import Repeat, summarize
 
-    ref = BaselineRef("base", {"matmul bf16 8192x8192x8192": 700e12})
-    refs = {SKU: ref}
+    base = summarize([Repeat(700e12 * f, 0.01) for f in (1.0, 1.002, 0.998, 1.001, 0.999)])
+    assert base is not None
+    refs = {SKU: BaselineRef("base", {"matmul bf16 8192x8192x8192": base})}
     rows = baseline_rows([record(0, rate=680e12), record(1, rate=600e12)], refs, Thresholds())
     assert verdicts(rows, "matmul vs baseline") == {0: PASS, 1: FAIL}
     assert verdicts(rows, "copy bandwidth vs baseline") == {0: NA, 1: NA}  # nothing measured
-    rows = baseline_rows([record(0)], {SKU: "no baseline at x"}, Thresholds())
+    slow = next(r for r in rows if r.rank == 1 and r.name == "matmul vs baseline")
+    assert "85.7% of the baseline median" in slow.reason and "beyond the noise" in slow.reason
+    # repeats of the candidate: the busy ones are left out, the median of the rest is judged
+    busy = record(2, rate=700e12)
+    ops = busy.cases[0]["ops"]
+    busy.cases[0]["repeats"] = [
+        {"time_median_s": ops / 350e12, "cpu_pressure": 0.6},
+        {"time_median_s": ops / 690e12, "cpu_pressure": 0.01},
+        {"time_median_s": ops / 700e12, "cpu_pressure": 0.01},
+        {"time_median_s": ops / 360e12, "cpu_pressure": 0.5},
+        {"time_median_s": ops / 705e12, "cpu_pressure": 0.0},
+    ]
+    (row,) = [r for r in baseline_rows([busy], refs, Thresholds()) if r.name.startswith("matmul")]
+    assert row.verdict == PASS and row.value == 700e12 and "2 of 5 busy" in row.reason
+    rows = baseline_rows([record(0)], {SKU: "first run on this SKU"}, Thresholds())
     assert verdicts(rows, "matmul vs baseline") == {0: NA}

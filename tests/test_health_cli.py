@@ -32,6 +32,18 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(probe, "default_settings", lambda kind: settings)
 
 
+@pytest.fixture
+def quiet_psi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A /proc/pressure/cpu that never moves: nothing else wants the CPUs (the hardware seam;
+    the test suite itself keeps the real machine busy, and a busy baseline decides nothing)."""
+    from bench import pressure
+
+    fake = tmp_path / "pressure-cpu"
+    fake.write_text("some avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n")
+    real = pressure.read_some_us
+    monkeypatch.setattr(pressure, "read_some_us", lambda path=fake: real(fake))
+
+
 def health(tmp_path: Path, *args: str) -> int:
     return main(["health", "--device", "cpu", "--out", str(tmp_path / "runs"), *args])
 
@@ -52,17 +64,23 @@ def test_on_a_cpu_every_nvml_check_is_na_the_probes_run_and_it_exits_0(tmp_path,
     assert rows["matmul known answer"]["verdict"] == "PASS"
     assert rows["canary repeat"]["verdict"] == "PASS"
     assert rows["matmul vs peers"]["verdict"] == NA  # one device
-    assert "no baseline at" in rows["matmul vs baseline"]["reason"]
+    for name in ("matmul vs baseline", "copy bandwidth vs baseline", "canary vs baseline"):
+        assert rows[name]["verdict"] == NA  # the first run of a SKU is informational
+        assert rows[name]["reason"].startswith("first run on this SKU (cpu-")
+        assert "informational" in rows[name]["reason"]
+        assert "flopwatt baseline bless RUN_DIR" in rows[name]["reason"]
     run = load_run(doc["run_dir"])
     assert run.meta["status"] == "complete" and run.meta["suite"] == "health"
     assert [r["name"] for r in run.health] == [r["name"] for r in doc["checks"]]
     assert sorted(run.cases.kernel) == ["matmul", "memcopy"]
     assert set(run.cases.health_verdict) == {"PASS"}
+    for repeats in run.cases.repeats:  # each reading is the median of 5 short repeats
+        assert len(repeats) == 5 and all(r["time_median_s"] > 0 for r in repeats)
     (golden,) = run.meta["health"]["canaries"]  # what a baseline blessed from it holds
     assert golden["sha256"].startswith(rows["canary repeat"]["value"])
 
 
-def test_a_blessed_health_run_becomes_the_baseline(tmp_path, tiny, capsys):
+def test_a_blessed_health_run_becomes_the_baseline(tmp_path, tiny, quiet_psi, capsys):
     root = tmp_path / "baselines"
     assert health(tmp_path, "--baselines", str(root)) == 0
     assert main(["baseline", "bless", str(only_run(tmp_path / "runs")), "--root", str(root)]) == 0
@@ -73,6 +91,9 @@ def test_a_blessed_health_run_becomes_the_baseline(tmp_path, tiny, capsys):
     assert rows["matmul vs baseline"]["verdict"] == "PASS"
     assert rows["copy bandwidth vs baseline"]["verdict"] == "PASS"
     assert rows["canary vs baseline"]["verdict"] == "PASS"
+    # both sides are medians of 5 quiet repeats, and the row says so
+    assert "median of 5" in rows["matmul vs baseline"]["expected"]
+    assert "this run: median of 5" in rows["matmul vs baseline"]["reason"]
 
 
 def test_a_baseline_of_another_sku_is_ignored_with_a_warning(tmp_path, tiny, capsys):

@@ -9,6 +9,7 @@ from bench.case import Case
 from bench.devices.cpu import CpuBackend
 from bench.peaks import Peak
 from bench.power.null import NullPowerSource
+from bench.render import summary_rows
 from bench.runner import run_case
 from bench.timing import Policy
 from kernels import matmul
@@ -145,5 +146,15 @@ def test_impossible_fraction_is_flagged(backend):
 
     case = matmul.make_case({"m": 32, "n": 32, "k": 32}, "fp32", "cpu")
     out = run_case(case, "0000", matmul, backend, POWER, POLICY, tiny_peak)
-    assert out.result.frac_of_peak > 1
-    assert any("peak or the operation count is wrong" in w for w in out.result.warnings)
+    assert out.result.frac_of_peak > 1 and out.result.peak_exceeded is True
+    assert any("the peak is wrong" in w and "--peak fp32=1" in w for w in out.result.warnings)
+    rows, notes = summary_rows([out.result])
+    assert rows[0][7].endswith("wrong peak") and any("the peak is wrong" in n for n in notes)
+
+
+def test_a_rate_within_2_percent_above_the_peak_is_timing_noise_not_a_wrong_peak():
+    from bench.metrics import PEAK_MARGIN, peak_exceeded
+
+    assert PEAK_MARGIN == 1.02
+    assert peak_exceeded(1.019) is False and peak_exceeded(1.021) is True
+    assert peak_exceeded(0.5) is False and peak_exceeded(None) is None

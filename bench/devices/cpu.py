@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from bench.devices.base import DeviceFacts, Unsupported
+from bench.devices.clockprobe import measure_core_clock
 from bench.devices.cpuinfo import read_cpu_identity
 
 
@@ -41,6 +42,28 @@ def read_meminfo_available(root: Path = Path("/")) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def running_clock_hz(root: Path = Path("/")) -> tuple[float | None, str]:
+    """The highest core's current clock, where /proc/cpuinfo's "cpu MHz" is one: with
+    cpufreq, or where the kernel reads it from the APERF/MPERF counters. Elsewhere (a VM)
+    it is a fixed figure from the hypervisor, and a clock peak scaled by it would be wrong."""
+    try:
+        text = (root / "proc/cpuinfo").read_text()
+    except OSError:
+        return None, "/proc/cpuinfo unreadable"
+    lines = text.splitlines()
+    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
+    has_cpufreq = (root / "sys/devices/system/cpu/cpu0/cpufreq").is_dir()
+    if not has_cpufreq and "aperfmperf" not in flags:
+        return None, "no cpufreq and no APERF/MPERF: /proc/cpuinfo cpu MHz is a fixed figure here"
+    try:
+        mhz = [float(ln.split(":", 1)[1]) for ln in lines if ln.lower().startswith("cpu mhz")]
+    except ValueError:
+        mhz = []
+    if mhz:
+        return max(mhz) * 1e6, "/proc/cpuinfo cpu MHz (highest core)"
+    return None, "/proc/cpuinfo lists no cpu MHz"
 
 
 class CpuBackend:
@@ -84,17 +107,7 @@ class CpuBackend:
         raise Unsupported("graph timing needs a CUDA device; use --timing hot or cold on a CPU")
 
     def clock_hz(self) -> tuple[float | None, str]:
-        try:
-            mhz = [
-                float(line.split(":", 1)[1])
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.lower().startswith("cpu mhz")
-            ]
-        except (OSError, ValueError):
-            mhz = []
-        if mhz:
-            return max(mhz) * 1e6, "/proc/cpuinfo cpu MHz (highest core)"
-        return None, "/proc/cpuinfo lists no cpu MHz"
+        return running_clock_hz()
 
     def free_memory_bytes(self) -> tuple[int | None, str]:
         available = read_meminfo_available()
@@ -108,7 +121,7 @@ class CpuBackend:
             self._facts = DeviceFacts(
                 kind=self.kind,
                 label=self.label,
-                identity=read_cpu_identity(self.threads),
+                identity=read_cpu_identity(self.threads, clock_probe=measure_core_clock),
                 extra={
                     "threads": self.threads,
                     "flush_bytes": self._flush_bytes,

@@ -1,8 +1,10 @@
 """The blessed health run a device is held to: results/baselines/<sku>/health/.
 
 A baseline is an ordinary run folder (bench.baseline_store), blessed from a `flopwatt health`
-run on a known-good node. From it a device takes the lower bound of each rate (see
-bench.health.fleet) and the canary digests per set of versions. A baseline of another SKU,
+run on a known-good node. From it a device takes each rate's repeats, pooled over the devices
+it measured, as a median and a spread (bench.health.noise), and the canary digests per set
+of versions. With no baseline for a SKU, its first health run is informational and says how
+to bless it. A baseline of another SKU,
 or one measured by another METHOD_VERSION, is ignored with a warning: holding an H100 to
 an A100's numbers would pass a broken GPU or fail a good one.
 """
@@ -12,7 +14,8 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from bench.health.fleet import BaselineRef, rate, signature
+from bench.health.fleet import BaselineRef, repeats, signature
+from bench.health.noise import Repeat, summarize
 from bench.versions import METHOD_VERSION
 
 SUITE = "health"  # the suite name of a health run, and its folder under the SKU
@@ -33,16 +36,22 @@ def load_ref(path: Path) -> tuple[BaselineRef, str]:
             f"measured by METHOD_VERSION {run.meta.get('method_version')}, this flopwatt "
             f"measures by {METHOD_VERSION}: bless a new health run"
         )
-    bounds: dict[str, float] = {}
+    pooled: dict[str, list[Repeat]] = {}
     for case in case_dicts(run):
         if case.get("health_verdict") == "FAIL":
             continue  # measured on a GPU that failed its own check
-        _, low = rate(case)
-        if low is not None:
-            key = signature(case)
-            bounds[key] = min(low, bounds.get(key, low))
+        pooled.setdefault(signature(case), []).extend(repeats(case))
+    rates = {key: s for key, reps in pooled.items() if (s := summarize(reps)) is not None}
     canaries = list((run.meta.get("health") or {}).get("canaries") or [])
-    return BaselineRef(str(path), bounds, canaries), sku
+    return BaselineRef(str(path), rates, canaries), sku
+
+
+def first_run(sku: str, path: Path) -> str:
+    """The reason on the baseline rows of a SKU nobody blessed a health run of yet."""
+    return (
+        f"first run on this SKU ({sku}): informational, nothing to compare with at {path}; "
+        "bless it with `flopwatt baseline bless RUN_DIR` once the node is known good"
+    )
 
 
 def load_refs(
@@ -76,7 +85,7 @@ def load_refs(
             continue
         path = root / sku / SUITE
         if not (path / "run.json").is_file():
-            refs[sku] = f"no baseline at {path} (bless a health run: flopwatt baseline bless)"
+            refs[sku] = first_run(sku, path)
             continue
         try:
             ref, base_sku = load_ref(path)

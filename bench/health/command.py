@@ -55,11 +55,18 @@ def device_for(devices: list[str], local_rank: int) -> str:
 
 def _options(args: argparse.Namespace, kind: str) -> Any:
     from bench.health.model import Thresholds
+    from bench.health.noise import spread_floor
     from bench.health.probe import default_settings
     from bench.health.run import Options
 
     try:
-        thresholds = Thresholds(args.peer_warn, args.peer_fail, args.baseline_min, args.temp_warn_c)
+        thresholds = Thresholds(
+            args.peer_warn,
+            args.peer_fail,
+            args.baseline_min,
+            args.temp_warn_c,
+            spread_floor=spread_floor(kind),
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return Options(

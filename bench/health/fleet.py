@@ -6,10 +6,11 @@ can be produced from scripted numbers in a test.
 - Peers: each device against the median of the *other* devices of its SKU in the job (with
   itself in the median, one slow GPU of two would look only half as slow). WARN beyond
   `peer_warn` below it, FAIL beyond `peer_fail`.
-- Baseline: each device against the blessed health run of its SKU; FAIL under
-  `baseline_min` x the baseline's lower bound: the rate at the upper end of the median
-  time's 95% CI, of the slowest device the baseline measured (a conservative bar: a device
-  below it is slower than any the baseline saw). A collective has no CI: its busbw is used.
+- Baseline: each device against the blessed health run of its SKU, with a noise model
+  (bench.health.noise): each side is the median of its quiet short repeats and their spread
+  (the baseline's pooled over the devices it measured); FAIL under `baseline_min` x the
+  baseline's median and beyond `noise_z` spreads, INCONCLUSIVE when the machine was busy or
+  the drop is within the noise. A collective is one number (its busbw) on each side.
 - Canary: devices with identical versions (bench.health.probe.library_versions) must give
   bit-identical bytes. The majority (more than half) is the reference; a device that
   differs from it FAILs; with no majority every disagreeing device FAILs (with two devices
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench.health.model import FAIL, JOB, NA, PASS, WARN, Check, DeviceRecord, Thresholds
+from bench.health.noise import RateStats, Repeat, judge, summarize
 from bench.render import si
 
 # name of the row, kernel of the case, unit
@@ -41,7 +43,7 @@ class BaselineRef:
     """What a blessed health run of one SKU says a healthy device reaches."""
 
     path: str
-    bounds: dict[str, float]  # case signature -> lower bound of the rate (ops/s, B/s)
+    rates: dict[str, RateStats]  # case signature -> its repeats' median and spread
     canaries: list[dict[str, Any]] = field(default_factory=list)  # {"versions", "sha256"}
 
 
@@ -55,20 +57,32 @@ def signature(case: dict[str, Any]) -> str:
     return text
 
 
-def rate(case: dict[str, Any] | None) -> tuple[float | None, float | None]:
-    """(rate, lower bound) of a case: ops or bytes per second at the median time and at the
-    upper end of its 95% CI; a collective's busbw for both. (None, None) if it did not run."""
+def repeats(case: dict[str, Any] | None) -> list[Repeat]:
+    """The rates of a case's short repeats (ops or bytes per second at each repeat's median
+    time), with the CPU pressure of each; a case timed once is one repeat, a collective its
+    busbw. Empty if it did not run."""
     if case is None or case.get("status") != "ok":
-        return None, None
+        return []
     if case.get("kernel") == "allreduce":
         busbw = case.get("busbw_bytes_per_s")
-        return busbw, busbw
+        return [Repeat(busbw, case.get("cpu_pressure"))] if busbw else []
     work = case.get("ops") or case.get("bytes")
-    median = case.get("time_median_s")
-    if not work or not median:
-        return None, None
-    high = case.get("time_ci95_high_s") or median
-    return work / median, work / high
+    timed = case.get("repeats") or [case]
+    return [
+        Repeat(work / t["time_median_s"], t.get("cpu_pressure"))
+        for t in timed
+        if work and t.get("time_median_s")
+    ]
+
+
+def stats(case: dict[str, Any] | None) -> RateStats | None:
+    return summarize(repeats(case))
+
+
+def rate(case: dict[str, Any] | None) -> float | None:
+    """A case's reading: the median rate of its quiet repeats; None if it did not run."""
+    s = stats(case)
+    return s.median if s is not None else None
 
 
 def _row(
@@ -80,7 +94,7 @@ def _row(
 def peer_rows(records: list[DeviceRecord], t: Thresholds) -> list[Check]:
     rows = []
     for name, kernel, unit in RATES:
-        values = {id(r): rate(r.case(kernel))[0] for r in records}
+        values = {id(r): rate(r.case(kernel)) for r in records}
         for r in records:
             row_name = f"{name} vs peers"
             mine = values[id(r)]
@@ -124,22 +138,25 @@ def _vs_baseline(
     unit: str,
 ) -> Check:
     device, rank = (r.device, r.rank) if r is not None else (JOB, None)
-    mine = rate(case)[0]
+    mine = stats(case)
     if mine is None or case is None:
         return Check(device, name, None, "", NA, "not measured", unit, rank)
     if isinstance(ref, str):
-        return Check(device, name, mine, "", NA, ref, unit, rank)
-    bound = ref.bounds.get(signature(case))
-    if bound is None:
+        return Check(device, name, mine.median, "", NA, ref, unit, rank)
+    base = ref.rates.get(signature(case))
+    if base is None:
         why = f"the baseline {ref.path} has no {signature(case)} case"
-        return Check(device, name, mine, "", NA, why, unit, rank)
-    floor = t.baseline_min * bound
-    expected = f">= {si(floor, unit)} ({t.baseline_min:g} x the baseline's {si(bound, unit)})"
-    if mine < floor:
-        reason = f"{mine / bound:.1%} of the baseline's lower bound ({ref.path})"
-        return Check(device, name, mine, expected, FAIL, reason, unit, rank)
-    reason = f"{mine / bound:.1%} of the baseline's lower bound"
-    return Check(device, name, mine, expected, PASS, reason, unit, rank)
+        return Check(device, name, mine.median, "", NA, why, unit, rank)
+    floor = t.baseline_min * base.median
+    expected = (
+        f">= {si(floor, unit)} ({t.baseline_min:g} x the baseline's {si(base.median, unit)}, "
+        f"{base.describe()}), beyond the noise"
+    )
+    verdict = judge(base, mine, t.baseline_min, t.noise_z, t.spread_floor)
+    reason = f"{verdict.reason}; this run: {mine.describe()}"
+    if verdict.verdict == FAIL:
+        reason += f" ({ref.path})"
+    return Check(device, name, mine.median, expected, verdict.verdict, reason, unit, rank)
 
 
 # What must be identical for two devices' canary bytes to be comparable (the rest of

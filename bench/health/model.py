@@ -11,8 +11,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PASS, WARN, FAIL, NA = "PASS", "WARN", "FAIL", "N/A"
-VERDICTS = (PASS, WARN, FAIL, NA)
-_SEVERITY = {NA: 0, PASS: 0, WARN: 1, FAIL: 2}
+# A comparison that could not be decided: the machine was busy or the difference is within
+# the noise (bench.health.noise). Not a fault, but not a PASS either: it says so.
+INCONCLUSIVE = "INCONCLUSIVE"
+VERDICTS = (PASS, WARN, FAIL, NA, INCONCLUSIVE)
+_SEVERITY = {NA: 0, PASS: 0, INCONCLUSIVE: 1, WARN: 2, FAIL: 3}
 EXIT_OK, EXIT_FAIL = 0, 1
 JOB = "job"  # the device name of rows about the whole job (allreduce, GPU count)
 
@@ -46,7 +49,8 @@ def na(device: str, name: str, reason: str, expected: str = "") -> Check:
 
 
 def worst(verdicts: Iterable[str]) -> str:
-    """FAIL over WARN over PASS; N/A counts as PASS (a check that cannot run is no fault)."""
+    """FAIL over WARN over INCONCLUSIVE over PASS; N/A counts as PASS (a check that cannot
+    run is no fault)."""
     out = PASS
     for verdict in verdicts:
         if _SEVERITY[verdict] > _SEVERITY[out]:
@@ -74,7 +78,7 @@ def counts(rows: Iterable[Check]) -> dict[str, int]:
 
 
 def exit_code(rows: Iterable[Check]) -> int:
-    """0 when nothing FAILed (PASS, WARN and N/A), 1 when something did."""
+    """0 when nothing FAILed (PASS, WARN, INCONCLUSIVE and N/A), 1 when something did."""
     return EXIT_FAIL if any(row.verdict == FAIL for row in rows) else EXIT_OK
 
 
@@ -85,14 +89,18 @@ class Thresholds:
 
     peer_warn: float = 0.05  # WARN when more than this fraction below the peer median
     peer_fail: float = 0.10  # FAIL when more than this fraction below
-    baseline_min: float = 0.95  # FAIL under this x the baseline's lower bound
+    baseline_min: float = 0.95  # FAIL under this x the baseline's median, beyond the noise
     temp_warn_c: float = 80.0  # idle temperature that WARNs (FAIL at the slowdown threshold)
+    noise_z: float = 3.0  # FAIL only this many spreads below the baseline (bench.health.noise)
+    spread_floor: float = 0.005  # the least spread a side is taken to have (by device kind)
 
     def __post_init__(self) -> None:
         if not 0 <= self.peer_warn <= self.peer_fail < 1:
             raise ValueError("need 0 <= --peer-warn <= --peer-fail < 1")
         if not 0 < self.baseline_min <= 1:
             raise ValueError("--baseline-min must be in (0, 1]")
+        if self.noise_z < 0 or self.spread_floor < 0:
+            raise ValueError("the noise multiple and the spread floor must not be negative")
 
 
 @dataclass

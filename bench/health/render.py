@@ -12,7 +12,14 @@ from typing import Any
 from bench.render import si
 
 HEADERS = ["device", "check", "value", "expected", "verdict", "reason"]
-STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "bold red", "N/A": "dim"}
+STYLE = {
+    "PASS": "green",
+    "WARN": "yellow",
+    "FAIL": "bold red",
+    "N/A": "dim",
+    "INCONCLUSIVE": "cyan",
+}
+ORDER = ("FAIL", "WARN", "INCONCLUSIVE", "PASS", "N/A")
 
 
 def value_text(value: Any, unit: str = "") -> str:
@@ -46,9 +53,11 @@ def cells(row: dict[str, Any]) -> list[str]:
 
 
 def summary_line(summary: dict[str, Any]) -> str:
-    """ "health: WARN (0 FAIL, 2 WARN, 19 PASS, 17 N/A)"."""
+    """ "health: WARN (0 FAIL, 2 WARN, 1 INCONCLUSIVE, 19 PASS, 17 N/A)"; INCONCLUSIVE only
+    where a run has such rows (runs before it existed have no count of them)."""
     c = summary["counts"]
-    parts = ", ".join(f"{c[v]} {v}" for v in ("FAIL", "WARN", "PASS", "N/A"))
+    shown = [v for v in ORDER if v != "INCONCLUSIVE" or c.get(v)]
+    parts = ", ".join(f"{c.get(v, 0)} {v}" for v in shown)
     return f"health: {summary['verdict']} ({parts})"
 
 

@@ -264,10 +264,12 @@ class Marks:
 def preflight(job: Job, backend: Backend, writer: Any, baselines: Path | None) -> Marks:
     """The nightly suite's health check, before its cases: the rows go to the run's
     health.jsonl, every rank learns its device's verdict to mark its results with."""
+    from bench.health.noise import spread_floor
     from bench.health.probe import default_settings
     from bench.health.render import summary_line
 
-    options = Options(default_settings(backend.kind))
+    thresholds = Thresholds(spread_floor=spread_floor(backend.kind))
+    options = Options(default_settings(backend.kind), thresholds)
     if baselines is not None:
         options.baselines_root = baselines
     outcome = check_job(job, backend, options)

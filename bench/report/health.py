@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.health.render import HEADERS, cells, device_text, summary_line
+from bench.health.render import HEADERS, ORDER, cells, device_text, summary_line
 from bench.record import Run
 from bench.report.document import Block, Heading, Para, Table
 from bench.report.frame import run_label
 
-_ORDER = ("FAIL", "WARN", "PASS", "N/A")
+_ORDER = ORDER
 
 
 def _devices(rows: list[dict[str, Any]]) -> Table:
@@ -25,9 +25,10 @@ def _devices(rows: list[dict[str, Any]]) -> Table:
         counts[row["verdict"]] += 1
     body = []
     for device, counts in by_device.items():
-        verdict = next((v for v in ("FAIL", "WARN") if counts[v]), "PASS")
+        verdict = next((v for v in ("FAIL", "WARN", "INCONCLUSIVE") if counts[v]), "PASS")
         body.append([device, verdict, *(str(counts[v]) for v in _ORDER)])
-    return Table(["device", "verdict", *_ORDER], body, "N/A: the check cannot run there")
+    caption = "N/A: the check cannot run there; INCONCLUSIVE: a busy machine, or within noise"
+    return Table(["device", "verdict", *_ORDER], body, caption)
 
 
 def health_blocks(runs: list[Run]) -> list[Block]:
@@ -43,13 +44,19 @@ def health_blocks(runs: list[Run]) -> list[Block]:
         if summary.get("counts"):
             blocks.append(Para(summary_line(summary)))
         blocks.append(_devices(run.health))
-        problems = [r for r in run.health if r["verdict"] in ("FAIL", "WARN")]
+        problems = [r for r in run.health if r["verdict"] in ("FAIL", "WARN", "INCONCLUSIVE")]
         problems.sort(key=lambda r: _ORDER.index(r["verdict"]))
         if problems:
             blocks.append(
-                Table(HEADERS, [cells(r) for r in problems], "rows that FAILed or WARNed")
+                Table(
+                    HEADERS,
+                    [cells(r) for r in problems],
+                    "rows that FAILed, WARNed or were inconclusive",
+                )
             )
         else:
-            blocks.append(Para(f"No check FAILed or WARNed ({len(run.health)} rows)."))
+            blocks.append(
+                Para(f"No check FAILed, WARNed or was inconclusive ({len(run.health)} rows).")
+            )
         blocks += [Para(f"warning: {w}") for w in summary.get("warnings", [])]
     return blocks
