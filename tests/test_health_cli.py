@@ -87,7 +87,11 @@ def test_a_blessed_health_run_becomes_the_baseline(tmp_path, tiny, quiet_psi, ca
     capsys.readouterr()
     code = health(tmp_path, "--baselines", str(root), "--baseline-min", "0.01", "--format", "json")
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["checks"]}
-    assert code == 0
+    assert code == 0, [
+        (n, r["verdict"], r["reason"])
+        for n, r in rows.items()
+        if r["verdict"] not in ("PASS", "N/A")
+    ]
     assert rows["matmul vs baseline"]["verdict"] == "PASS"
     assert rows["copy bandwidth vs baseline"]["verdict"] == "PASS"
     assert rows["canary vs baseline"]["verdict"] == "PASS"
