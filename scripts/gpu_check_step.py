@@ -8,11 +8,13 @@ scripts/gpu_check_summary.py reads:
 
     verdict: matmul PASS (rc 0, 23.4 s)
     verdict: tests RETRIED-PASS (rc 0, 41.0 s; first try TIMEOUT rc 124, 70.0 s)
+    verdict: health SKIPPED (rc 124, 0.0 s; the check's deadline has passed)
 
 Transient means: the time limit struck (rc 124, or 137 when SIGKILL had to follow), the step
 died of a signal (rc > 128), or it printed a CUDA/NVML/NCCL initialisation or availability
-error; never when it printed a genuine failure (an AssertionError, a failed test, an
-implausible figure). A retry runs only when its whole limit fits before the check's deadline.
+error; never when it printed a genuine failure (an AssertionError, a wrong result, an
+implausible figure). A retry runs only when its whole limit fits before the check's deadline;
+a first try gets what is left before the deadline, at most its limit (none left: SKIPPED).
 
     python scripts/gpu_check_step.py --name NAME --limit S --log LOG --verdicts JSONL
         [--deadline EPOCH_S] -- COMMAND [ARG...]        # exit: the step's final return code
@@ -55,7 +57,7 @@ class Attempt:
 
     rc: int
     seconds: float
-    outcome: str  # PASS | FAIL | TIMEOUT | DIED
+    outcome: str  # PASS | FAIL | TIMEOUT | DIED | SKIPPED
 
     @property
     def transient(self) -> bool:
@@ -137,6 +139,11 @@ def run_step(
     clock=time.time,
 ) -> tuple[list[Attempt], str]:
     """Try the step, once more if the failure was transient and a retry fits the deadline."""
+    if deadline is not None:
+        left = deadline - clock()
+        if left < 1.0:
+            return [Attempt(124, 0.0, "SKIPPED")], "the check's deadline has passed"
+        limit_s = min(limit_s, left)
     attempt, output = run_once(command, limit_s, log)
     attempts, note = [attempt], ""
     if attempt.outcome != "PASS" and is_transient(attempt, output):
