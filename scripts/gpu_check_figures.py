@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.peaks import PeakRow
+from bench.plausibility import MATMUL_DTYPES, supported_dtypes
 from bench.render import si
 
 PASS, FAIL, INFO, MISSING = "PASS", "FAIL", "INFO", "MISSING"
@@ -28,7 +29,6 @@ COPY_FLOOR = 0.85  # of the spec memory bandwidth
 COPY_ANCHOR = "4.3 TB/s seen on an H200 (spec 4.8 TB/s)"
 ENERGY_TOLERANCE = 0.03  # counter against the power integral: one sensor, two readings
 SAMPLER_BUDGET = 1.01  # per-call time with the 20 Hz sampler / without
-MATMUL_DTYPES = ("bf16", "fp16", "tf32", "fp32", "fp8", "int8")
 ANCHOR_SHAPE = "8192x8192x8192"
 UNVERIFIED = (
     "One GPU: NCCL ran with world size 1 only. Multi-rank NCCL, busbw and scaling on GPUs "
@@ -79,21 +79,6 @@ def at_least(value: float | None, floor: float) -> str:
 
 def within(ratio: float | None, tolerance: float) -> str:
     return PASS if known(ratio) and abs(ratio - 1.0) <= tolerance else FAIL
-
-
-def supported_dtypes(compute_capability: str | None) -> tuple[str, ...]:
-    """Matmul dtypes this NVIDIA compute capability must run: fp16 and fp32 everywhere,
-    bf16, tf32 and int8 (_int_mm) from 8.0, fp8 (_scaled_mm, e4m3) from 8.9."""
-    try:
-        major, minor = (int(p) for p in str(compute_capability).split("."))
-    except ValueError:
-        return ("fp16", "fp32")
-    dtypes = ["fp16", "fp32"]
-    if (major, minor) >= (8, 0):
-        dtypes += ["bf16", "tf32", "int8"]
-    if (major, minor) >= (8, 9):
-        dtypes.append("fp8")
-    return tuple(d for d in MATMUL_DTYPES if d in dtypes)
 
 
 def _spec(row: PeakRow | None, mode: str) -> float | None:
