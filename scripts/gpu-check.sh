@@ -4,7 +4,7 @@
 #
 #   bash scripts/gpu-check.sh [--quick] [--plan] [OUT_DIR]      (default: results/gpu-check)
 #
-#   --quick  the same steps with fewer shapes and shorter budgets: about 2 minutes, to see
+#   --quick  the same steps with fewer shapes and shorter budgets: 2 minutes, to see
 #            what breaks before the full check (about 4.6 minutes)
 #   --plan   print the steps with their expected times and limits, run nothing (no GPU needed)
 #
@@ -19,24 +19,25 @@
 # expected time. Each Python process pays about 5 s for importing torch and starting CUDA
 # (and NVML where it is used); that is in every figure below.
 #   step         full: expected / limit      quick: expected / limit
-#   environment       7 / 20                      7 / 15    flopwatt env (5 s torch + 2 s)
+#   environment       7 / 20                      6 / 15    flopwatt env (5 s torch + 1-2 s)
 #   nvidia-smi        2 / 10                      2 / 10    one query
-#   tests            55 / 75                     15 / 25    tests/gpu; quick: not slow
-#   ceiling          52 / 70                     17 / 25    5 + warm-up 5|1 + 2 dtypes x
+#   tests            55 / 75                     14 / 25    tests/gpu; quick: not slow
+#   ceiling          52 / 70                     18 / 25    5 + warm-up 5|1 + 2 dtypes x
 #                                                           (budget 15|2 + ~2 check) +
 #                                                           memory ~6|4 + plausibility 1
 #   matmul           30 / 45                     11 / 20    6 dtypes x 2|1 shapes, ~1|1 s a
 #                                                           case, no energy
-#   timers           17 / 30                     10 / 15    5 + triton 2 + 5|2 pairs x ~2 s
+#   timers           17 / 30                      9 / 15    5 + triton 2 + 5|2 pairs x ~2|1 s
 #   energy           26 / 40                     15 / 25    5 + period probe 2 + idle 2|1 +
-#                                                           2 x (~1.5 + 0.5 ramp + 5|2 window)
+#                                                           2 x (~1.5 + ramp 0.5|0.2 +
+#                                                           window 5|2)
 #   attention        28 / 40                     10 / 15    8|4 SDPA cases x ~3|1.2 s
-#   collectives      21 / 30                      8 / 15    36|3 NCCL cases (world size 1)
+#   collectives      21 / 30                      7 / 15    36|3 NCCL cases (world size 1)
 #   sampler          15 / 30                      7 / 15    5 + 5|2 pairs x 2 x ~0.8 s
 #   health           20 / 30                     18 / 25    NVML reads, matmul, copy, canary
-#   summary           3 / 20                      3 / 15    gpu-check.json (no torch)
+#   summary           3 / 20                      2 / 15    gpu-check.json (no torch)
 #   archive           2 / 20                      1 / 10    runs.tar.gz
-#   total           278 s (4.6 min)             124 s (2.1 min)
+#   total           278 s (4.6 min)             120 s (2.0 min)
 #
 # One GPU: NCCL runs with world size 1 only (#wrong 0, busbw 0). Multi-rank NCCL, busbw and
 # scaling on GPUs remain unverified until a multi-GPU machine runs them.
@@ -73,11 +74,11 @@ if [ "$quick" = 1 ]; then
     mode=quick
     deadline_s=150
     steps=(
-        "environment 7 15" "nvidia-smi 2 10" "tests 15 25" "ceiling 17 25" "matmul 11 20"
-        "timers 10 15" "energy 15 25" "attention 10 15" "collectives 8 15" "sampler 7 15"
+        "environment 6 15" "nvidia-smi 2 10" "tests 14 25" "ceiling 18 25" "matmul 11 20"
+        "timers 9 15" "energy 15 25" "attention 10 15" "collectives 7 15" "sampler 7 15"
         "health 18 25"
     )
-    final=("summary 3 15" "archive 1 10")
+    final=("summary 2 15" "archive 1 10")
 else
     mode=full
     deadline_s=360
@@ -171,12 +172,13 @@ step_timers() {
 }
 
 step_energy() {
-    local window=5 idle=2
-    [ "$mode" = quick ] && window=2 idle=1
+    local window=5 idle=2 ramp=0.5
+    [ "$mode" = quick ] && window=2 idle=1 ramp=0.2
     rm -rf "$work/energy"
     python -m bench run --kernel matmul --shape 8192x8192x8192 --dtype bf16,fp8 \
         --timeout-s 1.5 --min-time-s 0.3 --warmup-s 0.2 --energy-window-s "$window" \
-        --idle-s "$idle" --baselines "$work/ceiling" --out "$work/energy" || return
+        --energy-ramp-s "$ramp" --idle-s "$idle" --baselines "$work/ceiling" \
+        --out "$work/energy" || return
     python scripts/gpu_check.py "$(only_run energy)" "$out" --label energy --cases-only
 }
 
