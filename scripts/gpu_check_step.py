@@ -126,6 +126,7 @@ def run_once(command: list[str], limit_s: float, log: TextIO) -> tuple[Attempt, 
         log.write(line)
         log.flush()
     rc = proc.wait()
+    rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as a shell reports it
     seconds = time.monotonic() - started
     return Attempt(rc, seconds, outcome_of(rc)), "".join(lines)
 
