@@ -104,7 +104,8 @@ def ceiling_figures(
     floor = _fraction_floor(BF16_CEILING_FLOOR, spec, "dense bf16 spec", "FLOP/s")
     mem_spec = row.mem_bytes_per_s if row is not None else None
     copy_floor = _fraction_floor(COPY_FLOOR, mem_spec, "spec memory bandwidth", "B/s")
-    name, mamf, copy = "bf16 ceiling (best median, quick search)", "bf16 MAMF statistic", "copy"
+    name = "bf16 ceiling (best median, quick search)"
+    mamf = "bf16 MAMF statistic (max over shapes of the mean)"
     copy = "device copy bandwidth (read + write counted)"
     if ceiling is None:
         return [
@@ -131,7 +132,7 @@ def ceiling_figures(
         best_mean = max(means) if means else None
         found.append(
             Figure(
-                mamf + " (max over shapes of the mean)",
+                mamf,
                 best_mean,
                 "FLOP/s",
                 f"printed beside flopwatt's median {si(median, 'FLOP/s')}",
@@ -189,8 +190,9 @@ def _field(case: Mapping[str, Any], key: str) -> Any:
 def matmul_figures(
     cases: list[Mapping[str, Any]] | None, compute_capability: str | None, why: str
 ) -> list[Figure]:
-    """Each supported dtype at 8192^3: status ok and at most its peak; bf16 also >= 0.5."""
-    supported = supported_dtypes(compute_capability)
+    """Each supported dtype at 8192^3: status ok and at most its peak; bf16 also >= 0.5.
+    An unknown compute capability (no run said) requires every dtype."""
+    supported = supported_dtypes(compute_capability) if compute_capability else MATMUL_DTYPES
     found = []
     for dtype in MATMUL_DTYPES:
         name = f"matmul {dtype} {ANCHOR_SHAPE}"
