@@ -23,9 +23,13 @@ a first try gets what is left before the deadline, at most its limit (none left:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -104,14 +108,49 @@ def verdict_line(name: str, attempts: list[Attempt], note: str = "") -> str:
     return text + (f"; {note}" if note else "") + ")"
 
 
+def _copy_lines(stream: TextIO, log: TextIO, lines: list[str]) -> None:
+    """Every line to stdout and the log as it arrives (flushed: a kill loses nothing)."""
+    for line in stream:
+        lines.append(line)
+        sys.stdout.write(line)
+        sys.stdout.flush()
+        log.write(line)
+        log.flush()
+
+
+def _end_group(pgid: int, grace_s: float) -> None:
+    """Wait up to grace_s for the step's process group to empty, then SIGKILL what is left.
+
+    `timeout` signals the group, but returns as soon as its own child (bash) dies; a process
+    that defers SIGTERM (a run finishing its case) would otherwise outlive the step, hold
+    the GPU into the next one, and keep the output pipe open."""
+    deadline = time.monotonic() + grace_s
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        if time.monotonic() >= deadline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+            return
+        time.sleep(0.1)
+
+
 def run_once(command: list[str], limit_s: float, log: TextIO) -> tuple[Attempt, str]:
-    """The command under `timeout`, its output copied line by line to stdout and the log."""
+    """The command under `timeout` in its own process group, its output copied line by line
+    to stdout and the log; nothing of it survives the attempt."""
     started = time.monotonic()
     limited = ["timeout", f"--kill-after={KILL_AFTER_S}", f"{limit_s:g}", *command]
     lines: list[str] = []
     try:
         proc = subprocess.Popen(
-            limited, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace"
+            limited,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,  # the group is timeout's pid: ours to clean up
         )
     except OSError as exc:
         line = f"cannot start {command[0]}: {exc}\n"
@@ -119,13 +158,11 @@ def run_once(command: list[str], limit_s: float, log: TextIO) -> tuple[Attempt, 
         sys.stdout.write(line)
         return Attempt(127, 0.0, "FAIL"), line
     assert proc.stdout is not None
-    for line in proc.stdout:
-        lines.append(line)
-        sys.stdout.write(line)
-        sys.stdout.flush()
-        log.write(line)
-        log.flush()
+    reader = threading.Thread(target=_copy_lines, args=(proc.stdout, log, lines), daemon=True)
+    reader.start()
     rc = proc.wait()
+    _end_group(proc.pid, KILL_AFTER_S if rc in TIMEOUT_CODES else 0.5)
+    reader.join(timeout=2.0)  # EOF once the group is gone
     rc = 128 - rc if rc < 0 else rc  # killed by signal N: 128 + N, as a shell reports it
     seconds = time.monotonic() - started
     return Attempt(rc, seconds, outcome_of(rc)), "".join(lines)

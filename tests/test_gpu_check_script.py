@@ -124,6 +124,24 @@ def test_a_step_killed_by_its_limit_keeps_its_last_line_and_is_retried_once(tmp_
     assert "verdict: demo TIMEOUT (rc 124" in log and "first try TIMEOUT rc 124" in log
 
 
+def test_a_process_that_ignores_sigterm_does_not_outlive_its_step(tmp_path):
+    pids = tmp_path / "pids"
+    command = f"(trap '' TERM; sleep 60 & echo $! >> {pids}; wait) & wait"
+    started = time.monotonic()
+    rc, record, _ = run_step(tmp_path, command, limit=1, deadline=time.time() + 3)
+    assert rc == 124 and len(record["attempts"]) == 1
+    assert time.monotonic() - started < 1 + step.KILL_AFTER_S + 4  # the pipe did not hang it
+    (pid,) = (int(p) for p in pids.read_text().split())
+    for _ in range(50):  # init reaps the killed sleep
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"pid {pid} survived its step")
+
+
 def test_a_transient_cuda_error_is_retried_and_reported(tmp_path):
     marker = tmp_path / "tried"
     command = (
