@@ -19,6 +19,7 @@ from bench.peaks import PeakRow, find_row
 from bench.record import Run, load_run
 from bench.render import percent
 
+MATMUL_DTYPES = ("bf16", "fp16", "tf32", "fp32", "fp8", "int8")
 MAX_POWER_OF_TDP = 1.5
 MAX_ENERGY_DISAGREEMENT = 0.15
 WALL_SLACK = 1.001
@@ -27,6 +28,22 @@ WALL_SLACK = 1.001
 def known(value: Any) -> bool:
     """Neither None nor NaN (pandas turns JSON nulls into NaN)."""
     return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def supported_dtypes(compute_capability: str | None) -> tuple[str, ...]:
+    """Matmul dtypes an NVIDIA GPU of this compute capability must run (a skip is a bug):
+    fp16 and fp32 everywhere, bf16, tf32 and int8 (_int_mm) from 8.0, fp8 (e4m3,
+    _scaled_mm) from 8.9. An unreadable capability requires only fp16 and fp32."""
+    try:
+        major, minor = (int(p) for p in str(compute_capability).split("."))
+    except ValueError:
+        return ("fp16", "fp32")
+    required = {"fp16", "fp32"}
+    if (major, minor) >= (8, 0):
+        required |= {"bf16", "tf32", "int8"}
+    if (major, minor) >= (8, 9):
+        required.add("fp8")
+    return tuple(d for d in MATMUL_DTYPES if d in required)
 
 
 def power_problems(c: Any, name: str, tdp_w: float | None) -> list[str]:

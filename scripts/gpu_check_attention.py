@@ -4,11 +4,13 @@ Used by scripts/gpu-check.sh after its attention step (bf16, Llama-3-8B heads at
 causal and not, fwd and bwd, flash and cudnn). Plausible means: no case computed a wrong
 result or crashed; every recorded CUDA-event interval fits inside its wall time; nothing
 exceeds its peak; a case that asked for a backend ran that backend; and the anchor, flash
-forward bf16 at 8k non-causal, lands between 15% and 100% of the spec peak (PyTorch's flash
-backend reaches about 30% of an H100 SXM's 989 TFLOP/s there). Skipped cases are printed
-with torch's reason and are not problems: a backend may be absent on this GPU or build.
+forward bf16 at 8k non-causal, lands between 28% and 100% of the dense bf16 spec peak
+(PyTorch's flash backend reaches 287-304 TFLOP/s, about 30% of an H100 SXM's 989 TFLOP/s).
+Skipped cases are printed with torch's reason and are not problems: a backend may be absent
+on this GPU or build.
 
-    python scripts/gpu_check_attention.py RUN_DIR OUT_DIR   # exit 0 plausible, 1 not, 2 bad input
+    python scripts/gpu_check_attention.py RUN_DIR OUT_DIR [--cases-only]
+    # exit 0 plausible, 1 not, 2 bad input
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from bench.render import percent, seconds, si
 # pytorch/benchmark PR#2296, H100, bf16, D=128, fwd, N=1k..16k: 287-304 TFLOP/s.
 PUBLISHED_FLASH_FWD = {"H100 SXM5 80GB": 295e12}
 ANCHOR = ("bf16", "x8192x128 none fwd flash")
-ANCHOR_BAND = (0.15, 1.0)
+ANCHOR_BAND = (0.28, 1.0)
 
 
 def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True) -> list[str]:
@@ -89,6 +91,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
+    parser.add_argument(
+        "--cases-only",
+        action="store_true",
+        help="copy cases.jsonl only (run.json stays in the tar)",
+    )
     args = parser.parse_args()
     try:
         run, identity, row = open_gpu_run(args.run_dir)
@@ -98,7 +105,8 @@ def main() -> int:
     sku = row.sku if row is not None else None
     print(f"device: {identity.name} (cc {identity.compute_capability})")
     print_figures(run.cases, sku)
-    target = save_baseline(args.run_dir, args.out_dir, identity, "attention")
+    names = ("cases.jsonl",) if args.cases_only else ("run.json", "cases.jsonl")
+    target = save_baseline(args.run_dir, args.out_dir, identity, "attention", names)
     print(f"baseline files -> {target}/attention-*")
     found = problems_of(run.cases, row.tdp_w if row else None)
     return report_problems(found)

@@ -3,9 +3,10 @@
 Used by scripts/gpu-check.sh after `flopwatt ceiling --quick --dtype bf16,fp8`. Plausible
 means: every expected dtype has a ceiling or a reason the device gave for skipping it; no
 dtype failed its correctness check; the search was not interrupted; the winning shape was
-re-checked against fp64; no ceiling is above its spec peak; bf16 lands between 50% and 100%
-of its spec peak; the copy bandwidth lands between 50% and 100% of the spec bandwidth and
-the read bandwidth is not above it. It copies ceiling.json to OUT_DIR/<sku>/ for
+re-checked against fp64; no ceiling is above its spec peak; bf16 lands between 75% and 100%
+of its dense spec peak (plain torch reached 788 of 989 TFLOP/s on an H200); the copy
+bandwidth (read + write counted) lands between 85% and 100% of the spec bandwidth and the
+read bandwidth is not above it. It copies ceiling.json to OUT_DIR/<sku>/ for
 results/baselines/<sku>/.
 
     python scripts/gpu_check_ceiling.py BASELINES_DIR OUT_DIR [--expect bf16,fp8]
@@ -27,8 +28,8 @@ from bench.ceiling.store import FILE_NAME, read_ceiling
 from bench.plausibility import report_problems
 from bench.render import percent, rate_unit, si
 
-BF16_BAND = (0.5, 1.0)
-COPY_BAND = (0.5, 1.0)
+BF16_BAND = (0.75, 1.0)
+COPY_BAND = (0.85, 1.0)
 
 
 def find_ceiling(baselines: Path) -> tuple[Ceiling, Path]:
@@ -95,7 +96,10 @@ def problems_of(ceiling: Ceiling, expect: tuple[str, ...]) -> list[str]:
         if frac is not None and frac > 1.0:
             found.append(f"{dtype}: ceiling {percent(frac)} of the spec peak")
         if dtype == "bf16" and (frac is None or not BF16_BAND[0] <= frac <= BF16_BAND[1]):
-            found.append(f"bf16: ceiling {percent(frac)} of spec peak, outside 50..100%")
+            low, high = BF16_BAND
+            found.append(
+                f"bf16: ceiling {percent(frac)} of spec peak, outside {low:.0%}..{high:.0%}"
+            )
     memory = ceiling.memory
     if memory is None:
         return [*found, "memory: not measured"]
@@ -104,7 +108,9 @@ def problems_of(ceiling: Ceiling, expect: tuple[str, ...]) -> list[str]:
         if frac is not None and frac > 1.0:
             found.append(f"memory {name}: {percent(frac)} of the spec bandwidth")
         if name == "copy" and frac is not None and frac < COPY_BAND[0]:
-            found.append(f"memory copy: {percent(frac)} of the spec bandwidth, under 50%")
+            found.append(
+                f"memory copy: {percent(frac)} of the spec bandwidth, under {COPY_BAND[0]:.0%}"
+            )
     return found
 
 

@@ -54,7 +54,7 @@ def test_each_rule_fires():
     assert "exceeds wall" in problems(row(measured=2.0, wall=1.0))[0]
     assert "of the datasheet peak" in problems(row(), row("x none bwd flash", frac=1.3))[0]
     assert "asked for cudnn, flash ran" in problems(row(), row("x none fwd cudnn"))[0]
-    assert "outside 15%..100%" in problems(row(frac=0.05))[0]
+    assert "outside 28%..100%" in problems(row(frac=0.05))[0]
     assert "not in this run" in problems(row("4x32x8x4096x128 none fwd flash"))[0]
 
 

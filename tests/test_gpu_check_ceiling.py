@@ -83,9 +83,9 @@ def test_a_plausible_ceiling_is_printed_beside_mamf_and_copied_for_the_baselines
 
 def test_each_rule_fires(check):
     assert check.problems_of(h100_ceiling(), ("bf16", "fp8")) == []
-    assert "outside 50..100%" in check.problems_of(h100_ceiling(bf16=400e12), ())[0]
+    assert "outside 75%..100%" in check.problems_of(h100_ceiling(bf16=400e12), ())[0]
     assert "of the spec peak" in check.problems_of(h100_ceiling(bf16=1000e12), ())[0]
-    assert "under 50%" in check.problems_of(h100_ceiling(copy=1e12), ())[0]
+    assert "under 85%" in check.problems_of(h100_ceiling(copy=1e12), ())[0]
     assert "of the spec bandwidth" in check.problems_of(h100_ceiling(copy=3.5e12), ())[0]
     assert "not re-checked" in check.problems_of(h100_ceiling(correct=False), ())[0]
     assert "interrupted" in check.problems_of(h100_ceiling(stop="interrupted"), ())[0]

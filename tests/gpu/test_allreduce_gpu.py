@@ -10,7 +10,8 @@ from bench.runner import run_case
 from bench.timing import Policy
 from kernels import allreduce
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.slow]
+SHORT = Policy(warmup_min_s=0.2, warmup_max_s=1.0, min_time_s=0.2, timeout_s=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_world_of_one_reports_degenerate_figures(cuda_job, collective, dtype):
         allreduce,
         backend,
         None,
-        Policy(),
+        SHORT,
         None,
         link_peak=link_peak(backend.facts().identity),
     )

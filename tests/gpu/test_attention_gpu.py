@@ -49,8 +49,11 @@ def test_every_backend_is_right_or_skipped_with_torchs_reason(cuda, backend, pas
         details, verdict = checked(
             cuda, case(cuda, "2,8,2,1024,128", mask=mask, pass_=pass_, backend=backend)
         )
-        if details is None:
-            assert verdict and backend in ("flash", "efficient", "cudnn"), verdict
+        if details is None:  # a refusal must be torch's, and name the backend it refused
+            assert backend in ("flash", "efficient", "cudnn"), verdict
+            assert f"no {backend} SDPA" in verdict, verdict
+            major = int(cuda.facts().identity.compute_capability.split(".")[0])
+            assert not (major >= 8 and backend == "flash"), verdict  # bf16 flash: sm80+
             continue
         assert verdict.ok, verdict
         if backend != "auto":
@@ -78,6 +81,7 @@ def test_causal_with_fewer_queries_than_keys_is_top_left_or_refused(cuda, backen
         assert verdict.ok, verdict
 
 
+@pytest.mark.slow
 def test_backward_calls_do_not_grow_memory(cuda):
     c = case(cuda, "2,8,2,2048,128", pass_="bwd")
     with attention.precision(c):
@@ -92,6 +96,7 @@ def test_backward_calls_do_not_grow_memory(cuda):
         assert torch.cuda.memory_allocated() == before
 
 
+@pytest.mark.slow
 def test_flash_forward_8k_reaches_a_plausible_fraction_of_peak(cuda):
     c = case(cuda, "llama3-8b:8192", backend="flash")
     identity = cuda.facts().identity
@@ -105,10 +110,8 @@ def test_flash_forward_8k_reaches_a_plausible_fraction_of_peak(cuda):
         lambda mode: resolve_peak(identity, mode),
     )
     r = out.result
-    if r.status == "skipped":
-        pytest.skip(r.reason)
-    assert r.status == "ok", r.reason
+    assert r.status == "ok", r.reason  # bf16 flash exists on every sm80+ GPU
     assert r.kernel_details["sdpa_backend"] == "flash"
     assert r.measured_time_s <= r.wall_time_s
-    if r.frac_of_peak is not None:
-        assert 0.15 < r.frac_of_peak < 1.0, r.frac_of_peak
+    assert r.frac_of_peak is not None, r.peak_detail
+    assert 0.28 <= r.frac_of_peak < 1.0, r.frac_of_peak

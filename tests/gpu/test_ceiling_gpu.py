@@ -37,6 +37,7 @@ def test_refresh_rewrites_the_output_in_place_on_the_gpu(cuda, dtype):
     assert torch.equal(out, product)
 
 
+@pytest.mark.slow
 def test_a_short_bf16_search_lands_below_the_spec_peak(cuda):
     if unsupported_dtype(cuda, "bf16", (4096, 4096, 4096)):
         pytest.skip("no bf16 on this GPU")
@@ -48,11 +49,12 @@ def test_a_short_bf16_search_lands_below_the_spec_peak(cuda):
     assert best is not None and result.points, result.skipped
     peak = resolve_peak(cuda.facts().identity, "bf16").ops_per_s
     if peak:
-        assert 0.3 * peak < best.median_ops_per_s <= peak
+        assert 0.5 * peak <= best.median_ops_per_s <= peak
     assert best.max_ops_per_s >= best.median_ops_per_s >= best.mean_ops_per_s * 0.9
     assert probe.check(best.shape)["ok"]
 
 
+@pytest.mark.slow
 def test_memory_bandwidth_is_a_plausible_fraction_of_the_spec(cuda):
     preset = get_preset("cuda", "quick")
     quick = replace(preset, memory=replace(preset.memory, timeout_s=1.0, warmup_max_s=0.3))
@@ -60,5 +62,5 @@ def test_memory_bandwidth_is_a_plausible_fraction_of_the_spec(cuda):
     copy, read = memory.kernels["copy"], memory.kernels["read"]
     assert copy.buffer_bytes >= 8 * (memory.cache_bytes or 0)
     if memory.spec_bytes_per_s:
-        assert 0.3 < copy.frac_of_spec <= 1.0 and 0.3 < read.frac_of_spec <= 1.0
+        assert 0.5 < copy.frac_of_spec <= 1.0 and 0.5 < read.frac_of_spec <= 1.0
     assert memory.roof_bytes_per_s == max(copy.bytes_per_s, read.bytes_per_s)

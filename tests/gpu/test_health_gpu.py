@@ -43,6 +43,7 @@ def test_nvml_answers_the_health_reads_of_this_gpu(cuda):
     print("\n".join(f"{r.name}: {r.value} {r.verdict} ({r.reason})" for r in rows))
 
 
+@pytest.mark.slow
 def test_the_canary_repeats_bit_for_bit_and_the_link_is_read_under_load(cuda):
     quick = Policy(mode="hot", min_time_s=0.1, timeout_s=0.5, warmup_min_s=0.1, warmup_max_s=0.3)
     settings = replace(
@@ -59,5 +60,6 @@ def test_the_canary_repeats_bit_for_bit_and_the_link_is_read_under_load(cuda):
     assert rows["canary repeat"].verdict == PASS, rows["canary repeat"]
     assert loaded == [1]
     matmul, copy = (o.result for o in measured.outcomes)
-    assert matmul.dtype == "bf16" and (matmul.frac_of_peak or 1.0) > 0.3
+    assert matmul.dtype == "bf16" and matmul.frac_of_peak is not None, matmul.peak_detail
+    assert matmul.frac_of_peak > 0.3  # 4096^3 in a 0.5 s hot window: a loose floor
     assert copy.status == "ok" and copy.algbw_bytes_per_s > 1e11
