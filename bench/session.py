@@ -79,7 +79,9 @@ def execute(
     In a multi-rank job every rank calls this; only rank 0 writes and prints (the CLI gives
     the others quiet consoles).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from bench.progress import EventProgress
 
     job = job or Job()
     cases = [replace(c, world_size=job.world_size) for c in plan.cases(backend.kind, backend.label)]
@@ -106,7 +108,7 @@ def execute(
         TimeElapsedColumn(),
     )
     try:
-        with Progress(*columns, console=err, transient=True) as progress:
+        with EventProgress(*columns, console=err) as progress:
             task = progress.add_task("idle baseline", total=len(cases))
             suite = plan.suite_for(backend.kind)
             if suite.health_first:
