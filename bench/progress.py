@@ -6,9 +6,9 @@ during a 4 s case of a 1024^3 fp32 matmul on 2 threads, it woke 40 times, used 1
 CPU, and the OMP worker was preempted 240-250 times instead of 190-200; over 13 such cases
 of 1-4 s the CPU pressure (PSI) read 0.009-0.031, against 0.004-0.005 without the thread and
 0.002-0.007 in a bare torch Timer process. On a GPU it takes the GIL from the thread that
-launches the kernels, which can open a gap between a start event and its kernel. So the line is redrawn on events (a phase
-or a case starts, a case ends), and is off when the console is not a terminal, where rich
-draws nothing anyway.
+launches the kernels, which can open a gap between a start event and its kernel. So the line
+is redrawn on events (a phase or a case starts, a case ends), and is off when the console is
+not a terminal, where rich draws nothing anyway.
 """
 
 from __future__ import annotations
