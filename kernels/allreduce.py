@@ -21,14 +21,14 @@ from typing import Any
 
 import torch
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.base import DeviceFacts
 from bench.errors import UsageError
 from kernels.base import Correctness, Prepared, check_dtype, choose_options
 
 NAME = "allreduce"
 DTYPES = ("fp32", "bf16")
-COLLECTIVE = True  # timed in lockstep across ranks (bench.collective_timing)
+COLLECTIVE = True  # timed in lockstep across ranks (bench.measuring.collective_timing)
 COLLECTIVES = ("allreduce", "allgather", "reduce_scatter")
 OPTIONS: dict[str, tuple[str, ...]] = {"collective": COLLECTIVES, "place": ("out", "in")}
 DEFAULT_OPTIONS = {"collective": "allreduce", "place": "out"}

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
 from bench.errors import UsageError
 from kernels.attention_check import CHECK_SCORES, compare_to_reference
@@ -46,7 +46,7 @@ INITS = ("randn", "zeros", "ones")
 MASKS = ("none", "causal")
 PASSES = ("fwd", "bwd", "fwdbwd")
 BACKENDS = ("auto", "flash", "efficient", "cudnn", "math")
-# The kernel's own axes besides dtype and shape; bench.plan reads these for its flags.
+# The kernel's own axes besides dtype and shape; bench.execution.plan reads these for its flags.
 OPTIONS: dict[str, tuple[str, ...]] = {"mask": MASKS, "pass": PASSES, "backend": BACKENDS}
 DEFAULT_OPTIONS = {"mask": "none", "pass": "fwd", "backend": "auto"}
 

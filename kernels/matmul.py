@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
 from bench.errors import UsageError
 from kernels.base import Correctness, Prepared, check_dtype

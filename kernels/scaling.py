@@ -24,8 +24,8 @@ from typing import Any
 
 import torch
 
-from bench import metrics
-from bench.case import Case
+from bench.measuring import metrics
+from kernels.case import Case
 from bench.devices.base import Backend, DeviceFacts
 from bench.errors import UsageError
 from kernels.allreduce import format_size, parse_size

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import metrics
+from bench.measuring import metrics
 from bench.errors import UsageError
 from kernels import scaling
 
