@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.commands.results import RESULT_COMMANDS, _fraction, add_result_commands
-from bench.execution.ranks import RankFailure  # stdlib-only at import: --help stays torch-free
 from bench.errors import UsageError, check_writable
+from bench.execution.ranks import RankFailure  # stdlib-only at import: --help stays torch-free
 
 EXIT_USAGE = 2
 EXIT_RANK_FAILURE = 3  # a rank died or hung (bench.execution.ranks.RankFailure)
@@ -262,9 +262,10 @@ def _peak_overrides(items: Sequence[str]) -> dict[str, float]:
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bench.commands.run import run_extras
     from bench.devices import get_backend, parse_device
     from bench.execution.plan import PolicyOverrides, RunPlan, split_list, split_shapes
-    from bench.execution.session import execute
+    from bench.execution.session import RunSetup, execute
 
     parse_device(args.device)
     if args.nproc is not None:
@@ -313,9 +314,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             if not ctx.is_root:
                 out = Console(quiet=True)
             err = Console(stderr=True)
-            return execute(
-                plan, backend, power_setup, args.out, out, err, job, baselines=args.baselines
+            setup = RunSetup(
+                backend, power_setup, args.out, out, err, job, args.baselines, run_extras()
             )
+            return execute(plan, setup)
         finally:
             job.close()
             power_setup.choice.source.close()
@@ -367,10 +369,10 @@ def _open_job(ctx: Any, plan: Any, backend: Any, timeout_s: float) -> Any:
 
 def _power_setup(args: argparse.Namespace, backend: Any) -> Any:
     """Open the power source once; a named source that cannot work is bad input."""
-    from bench.power import open_power_source
-    from bench.power.base import PowerUnavailable
     from bench.execution.session import PowerSetup
     from bench.measuring.timing import default_energy_policy
+    from bench.power import open_power_source
+    from bench.power.base import PowerUnavailable
 
     try:
         choice = open_power_source(args.power, backend.facts(), tdp_w=args.tdp_w)

@@ -21,10 +21,10 @@ from typing import Any
 
 import torch
 
-from kernels.case import Case
 from bench.devices.base import DeviceFacts
 from bench.errors import UsageError
 from kernels.base import Correctness, Prepared, check_dtype, choose_options
+from kernels.case import Case
 
 NAME = "allreduce"
 DTYPES = ("fp32", "bf16")

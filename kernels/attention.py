@@ -6,7 +6,7 @@ laid out (B, H, S, D), with grouped-query attention (Hq a multiple of Hkv) throu
 `torch.nn.attention.sdpa_kernel` (flash, efficient, cudnn, math) or left to torch (`auto`);
 the backend that really ran is observed once at prepare time and stored in the results.
 
-Conventions (DESIGN.md "Attention", FlashAttention's benchmarks): forward ops = 4*B*Hq*D*P,
+Conventions (FlashAttention's benchmarks; docs/attention.md): forward ops = 4*B*Hq*D*P,
 P = the (query, key) pairs the applied mask leaves visible for one batch element and head,
 counted exactly. torch's `is_causal` is top-left aligned (query i sees keys 0..i, also when
 Sq != Skv), so P = sum over i < Sq of min(i + 1, Skv). Backward = 2.5 x forward (the two
@@ -34,11 +34,11 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from kernels.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
 from bench.errors import UsageError
 from kernels.attention_check import CHECK_SCORES, compare_to_reference
 from kernels.base import Correctness, Prepared, check_dtype, choose_options
+from kernels.case import Case
 
 NAME = "attention"
 DTYPES = ("bf16", "fp16", "fp32")

@@ -11,8 +11,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kernels.case import Case
 from bench.devices.base import DeviceFacts
+from kernels.case import Case
 
 
 @dataclass(frozen=True)

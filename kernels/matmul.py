@@ -2,7 +2,7 @@
 
 Layout follows MAMF finder: A is M x K row-major, B is stored N x K and multiplied transposed
 (the "TN" layout cuBLASLt needs for fp8), C is written into a preallocated output so that no
-call allocates. Conventions (DESIGN.md): ops = 2*M*N*K, a multiply-add counting two, for int8
+call allocates. Conventions (docs/metrics.md): ops = 2*M*N*K, a multiply-add counting two, for int8
 too (then they are integer ops, shown as TOP/s); bytes = (M*K + N*K) input elements + M*N
 output elements, each at its own itemsize, i.e. every operand touched once.
 
@@ -20,10 +20,10 @@ from typing import Any
 
 import torch
 
-from kernels.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
 from bench.errors import UsageError
 from kernels.base import Correctness, Prepared, check_dtype
+from kernels.case import Case
 
 NAME = "matmul"
 DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")

@@ -24,12 +24,12 @@ from typing import Any
 
 import torch
 
-from bench.measuring import metrics
-from kernels.case import Case
 from bench.devices.base import Backend, DeviceFacts
 from bench.errors import UsageError
+from bench.measuring import metrics
 from kernels.allreduce import format_size, parse_size
 from kernels.base import Correctness, Prepared, check_dtype, choose_options
+from kernels.case import Case
 
 NAME = "scaling"
 DTYPES = ("bf16", "fp32")

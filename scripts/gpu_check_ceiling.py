@@ -23,8 +23,8 @@ from pathlib import Path
 
 from gpu_check import MAMF  # the published MAMF-finder table lives there, once
 
-from bench.results.ceiling_model import Ceiling
 from bench.results.blessed.ceiling import FILE_NAME, read_ceiling
+from bench.results.ceiling_model import Ceiling
 from bench.results.plausibility import report_problems
 from bench.results.render import percent, rate_unit, si
 

@@ -158,7 +158,7 @@ class FakeGpu:
     power_instant_mw: Any = 72_500
     power_average_mw: Any = 72_000
     violation_ns: dict[int, Any] = field(default_factory=dict)  # field id -> cumulative ns
-    # health (bench.commands.health): PCIe link, memory errors and repairs, NVLink, thermal threshold
+    # health (commands.health): PCIe link, memory errors and repairs, NVLink, thermal threshold
     pcie_gen: Any = 5
     pcie_max_gen: Any = 5
     pcie_width: Any = 16

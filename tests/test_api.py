@@ -143,8 +143,8 @@ def test_flush_times_each_call_cold():
 def test_a_stored_ceiling_gives_the_fraction_of_the_measured_peak(tmp_path, cpu_identity):
     from test_ceiling import make_ceiling
 
-    from bench.results.blessed.paths import sku_key
     from bench.results.blessed.ceiling import save_ceiling
+    from bench.results.blessed.paths import sku_key
 
     save_ceiling(make_ceiling(sku=sku_key(cpu_identity)), tmp_path)  # fp32: 80e9 op/s
     m = bench.measure(

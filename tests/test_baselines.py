@@ -1,5 +1,5 @@
-from bench.results.blessed.paths import sku_key
 from bench.devices.base import CpuIdentity, GpuIdentity
+from bench.results.blessed.paths import sku_key
 
 
 def test_table_skus_name_the_folder_whatever_the_driver_calls_them():

@@ -8,6 +8,16 @@ import pytest
 import torch
 from clock_backend import FakeClock
 
+from bench.commands.ceiling.search import SearchSpace, search
+from bench.devices.base import Unsupported
+from bench.results.blessed.ceiling import (
+    CeilingIgnored,
+    ceiling_path,
+    from_dict,
+    read_ceiling,
+    save_ceiling,
+    to_dict,
+)
 from bench.results.ceiling_model import (
     Bandwidth,
     Ceiling,
@@ -18,16 +28,6 @@ from bench.results.ceiling_model import (
     parse_label,
 )
 from bench.results.ratios import fill_ratios
-from bench.commands.ceiling.search import SearchSpace, search
-from bench.results.blessed.ceiling import (
-    CeilingIgnored,
-    ceiling_path,
-    from_dict,
-    read_ceiling,
-    save_ceiling,
-    to_dict,
-)
-from bench.devices.base import Unsupported
 from bench.results.record import CaseResult
 from bench.versions import METHOD_VERSION
 

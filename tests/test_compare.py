@@ -21,8 +21,8 @@ from bench.commands.compare import (
     decide,
     spread,
 )
-from bench.results.record import load_run
 from bench.results.frame import case_dicts, case_key
+from bench.results.record import load_run
 from bench.versions import METHOD_VERSION
 
 GPU = DATA / "gpu-run"

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from bench.measuring import metrics
-from bench.execution.ranks import SINGLE, context_from_env, fingerprint, strip_nproc
 from bench.errors import UsageError
+from bench.execution.ranks import SINGLE, context_from_env, fingerprint, strip_nproc
+from bench.measuring import metrics
 from kernels import allreduce
 
 

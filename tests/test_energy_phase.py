@@ -12,12 +12,13 @@ from fake_pynvml import NVML_ERROR_NOT_SUPPORTED, EnergyCounter, FakeGpu, FakePy
 from bench.cli import main
 from bench.devices.base import DeviceFacts, GpuIdentity
 from bench.devices.cpu import CpuBackend
+from bench.execution.context import CaseContext
+from bench.execution.runner import run_case
+from bench.measuring.timing import EnergyPolicy, Policy, default_energy_policy, measure_energy
 from bench.peaks.lookup import Peak
 from bench.power.base import ESTIMATE, NVML_COUNTER, EnergyReading
 from bench.power.nvml_source import NvmlPowerSource
 from bench.results.record import load_run
-from bench.execution.runner import run_case
-from bench.measuring.timing import EnergyPolicy, Policy, default_energy_policy, measure_energy
 from kernels import matmul
 
 
@@ -124,12 +125,14 @@ def test_run_case_fills_energy_fields_from_nvml(monkeypatch):
         case,
         "0000",
         matmul,
-        backend,
-        power,
-        policy,
-        lambda mode: Peak(1e12, "user", "test", None),
-        energy=EnergyPolicy(window_s=0.3, ramp_s=0.05),
-        idle_power_w=50.0,
+        CaseContext(
+            backend=backend,
+            power=power,
+            policy=policy,
+            peak_for=lambda mode: Peak(1e12, "user", "test", None),
+            energy=EnergyPolicy(window_s=0.3, ramp_s=0.05),
+            idle_power_w=50.0,
+        ),
     )
     r = out.result
     assert r.energy_source == NVML_COUNTER

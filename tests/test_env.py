@@ -1,4 +1,4 @@
-"""bench.devices.environment.capture_environment on this machine (real path) and with a scripted NVML."""
+"""devices.environment.capture_environment on this machine (real path) and with a scripted NVML."""
 
 from __future__ import annotations
 

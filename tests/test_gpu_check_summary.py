@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from test_ceiling import make_ceiling, stats
 
-from bench.results.ceiling_model import Bandwidth, MemoryCeiling
-from bench.results.blessed.ceiling import save_ceiling
 from bench.cli import main as flopwatt
 from bench.peaks.lookup import find_row
+from bench.results.blessed.ceiling import save_ceiling
+from bench.results.ceiling_model import Bandwidth, MemoryCeiling
 from bench.results.plausibility import supported_dtypes
 
 ROOT = Path(__file__).resolve().parents[1]

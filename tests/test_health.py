@@ -1,11 +1,20 @@
-"""Health verdicts across devices (bench.commands.health.fleet) from scripted records, and the canary."""
+"""Health verdicts across devices (health.fleet) from scripted records, and the canary."""
 
 from __future__ import annotations
 
 import torch
 
 from bench.commands.health.fleet import BaselineRef, canary_rows, peer_rows, version_rows
-from bench.commands.health.model import FAIL, NA, PASS, WARN, Check, DeviceRecord, Thresholds, exit_code
+from bench.commands.health.model import (
+    FAIL,
+    NA,
+    PASS,
+    WARN,
+    Check,
+    DeviceRecord,
+    Thresholds,
+    exit_code,
+)
 from bench.commands.health.probe import digest
 
 SKU = "h100-sxm5-80gb"

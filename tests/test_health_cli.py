@@ -16,8 +16,8 @@ from bench.cli import main
 from bench.commands.health import probe
 from bench.commands.health.model import FAIL, NA, Check
 from bench.commands.health.nvml_checks import CHECK_NAMES
-from bench.results.record import load_run
 from bench.measuring.timing import Policy
+from bench.results.record import load_run
 from bench.versions import METHOD_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from fake_pynvml import NVML_ERROR_GPU_IS_LOST, FailAfter, FakeGpu, FakePynvml, install
 
-from bench.devices.base import DeviceFacts, GpuIdentity
-from bench.devices.cpu import CpuBackend
 from bench.commands.health.device import check_device
 from bench.commands.health.model import FAIL, PASS, Thresholds, exit_code
 from bench.commands.health.probe import ProbeSettings
 from bench.commands.health.run import Options, evaluate
+from bench.devices.base import DeviceFacts, GpuIdentity
+from bench.devices.cpu import CpuBackend
 from bench.execution.job import Job
 from bench.measuring.timing import Policy
 

@@ -1,4 +1,4 @@
-"""The health noise model (bench.commands.health.noise) with numbers: spread, repeats, CPU pressure."""
+"""The health noise model (health.noise) with numbers: spread, repeats, CPU pressure."""
 
 from __future__ import annotations
 

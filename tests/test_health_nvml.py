@@ -1,4 +1,4 @@
-"""Health's NVML checks (bench.commands.health.nvml_checks): every verdict from scripted NVML values."""
+"""Health's NVML checks (health.nvml_checks): every verdict from scripted NVML values."""
 
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ from fake_pynvml import (
     install,
 )
 
-from bench.devices.base import DeviceFacts, GpuIdentity
 from bench.commands.health.device import Reads, open_device
 from bench.commands.health.model import FAIL, NA, PASS, WARN, Check, Thresholds
 from bench.commands.health.nvml_checks import CHECK_NAMES, judge, unavailable
+from bench.devices.base import DeviceFacts, GpuIdentity
 from bench.hardware.nvml import open_nvml
 
 UUID_B = "GPU-bbbbbbbb-0000-0000-0000-000000000002"

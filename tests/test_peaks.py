@@ -1,4 +1,4 @@
-"""Peak lookup against the real device-name strings (research-peaks.md §6.1), traps included."""
+"""Peak lookup against the real device-name strings (as drivers report them), traps included."""
 
 from __future__ import annotations
 
@@ -112,7 +112,7 @@ def test_units_are_converted_to_si() -> None:
 
 
 def test_l40s_keeps_the_printed_value() -> None:
-    # research-peaks §4.3: 362.05 is inconsistent with 733 sparse (366.4 would be); keep it.
+    # NVIDIA's L40S sheet: 362.05 is inconsistent with 733 sparse (366.4 would be); keep it.
     assert BY_SKU["L40S"].ops_per_s["bf16"] == 362.05e12
 
 
@@ -135,7 +135,7 @@ def test_every_row_resolves_from_each_of_its_names(row: PeakRow, name: str) -> N
 
 
 # ------------------------------------------------------------------------------------------------
-# Real names (research-peaks §6.1)
+# Real names, as drivers report them
 
 KNOWN_NAMES = [
     ("Tesla V100-SXM2-16GB", "7.0", "V100 SXM2 (16/32GB)"),
@@ -359,7 +359,7 @@ def test_spec_clock_is_the_tensor_clock_for_hopper_tensor_modes() -> None:
 
 @pytest.mark.parametrize(
     ("name", "cc", "mhz"),
-    [  # research-peaks §4.2, "clock implied by tensor spec"
+    [  # "clock implied by tensor spec": peak / (SMs x per-SM rate)
         ("NVIDIA H100 PCIe", "9.0", 1620),
         ("NVIDIA H100 NVL", "9.0", 1545),
         ("NVIDIA B200", "10.0", 1856),
@@ -435,12 +435,12 @@ def test_amd_name_match_on_another_gfx_arch_is_not_used() -> None:
 
 
 # ------------------------------------------------------------------------------------------------
-# Cross-check: datasheet value vs SMs x boost clock x per-SM rate (research-peaks §3, §4.3)
+# Cross-check: datasheet value vs SMs x boost clock x per-SM rate (bench/peaks/arch_rates.py)
 
 HOPPER_BLACKWELL = {"9.0", "10.0"}
-INCONSISTENT_BF16 = {"L40S"}  # research-peaks §4.3: printed 362.05 vs 366.4 at 2520 MHz
-GAUDI_BF16_PER_MME = 256 * 256 * 2  # research-peaks §3 Intel Gaudi
-# SKUs that run below their architecture's pro rate (research-peaks §3, §7): L40 halves every
+INCONSISTENT_BF16 = {"L40S"}  # the datasheet prints 362.05 vs 366.4 at 2520 MHz
+GAUDI_BF16_PER_MME = 256 * 256 * 2  # Intel Gaudi: 256x256 MME, 2 ops per MAC
+# SKUs that run below their architecture's pro rate (NVIDIA's whitepapers): L40 halves every
 # tensor mode, A10G runs GeForce-style half-rate FP32-accumulate tensor math.
 HALF_RATE = {
     "L40": {"tf32", "bf16", "fp16", "fp8", "int8"},

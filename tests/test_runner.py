@@ -5,15 +5,16 @@ import contextlib
 import pytest
 import torch
 
-from kernels.case import Case
 from bench.devices.cpu import CpuBackend
+from bench.execution.context import CaseContext
+from bench.execution.runner import run_case
+from bench.measuring.timing import Policy
 from bench.peaks.lookup import Peak
 from bench.power.null import NullPowerSource
 from bench.results.render import summary_rows
-from bench.execution.runner import run_case
-from bench.measuring.timing import Policy
 from kernels import matmul
 from kernels.base import Correctness, Prepared
+from kernels.case import Case
 
 POLICY = Policy(warmup_min_s=0.02, warmup_max_s=0.2, min_time_s=0.02, timeout_s=0.5)
 POWER = NullPowerSource("no sensor in this test")
@@ -81,7 +82,12 @@ class ToyKernel:
 
 def outcome(kernel, backend, case=None):
     case = case or kernel.make_case()
-    return run_case(case, "0000-toy", kernel, backend, POWER, POLICY, peak)
+    return run_case(
+        case,
+        "0000-toy",
+        kernel,
+        CaseContext(backend=backend, power=POWER, policy=POLICY, peak_for=peak),
+    )
 
 
 def test_ok_case_records_rates_against_the_denominator(backend):
@@ -134,7 +140,12 @@ def test_unknown_peak_leaves_the_fraction_unknown(backend):
         return Peak(None, None, "no native fp8 on this CPU", None)
 
     case = matmul.make_case({"m": 32, "n": 32, "k": 32}, "fp32", "cpu")
-    out = run_case(case, "0000", matmul, backend, POWER, POLICY, no_peak)
+    out = run_case(
+        case,
+        "0000",
+        matmul,
+        CaseContext(backend=backend, power=POWER, policy=POLICY, peak_for=no_peak),
+    )
     assert out.result.status == "ok"
     assert out.result.frac_of_peak is None and out.result.peak_detail == "no native fp8 on this CPU"
     assert out.result.achieved_ops_per_s > 0
@@ -145,7 +156,12 @@ def test_impossible_fraction_is_flagged(backend):
         return Peak(1.0, "user", "--peak fp32=1", None)
 
     case = matmul.make_case({"m": 32, "n": 32, "k": 32}, "fp32", "cpu")
-    out = run_case(case, "0000", matmul, backend, POWER, POLICY, tiny_peak)
+    out = run_case(
+        case,
+        "0000",
+        matmul,
+        CaseContext(backend=backend, power=POWER, policy=POLICY, peak_for=tiny_peak),
+    )
     assert out.result.frac_of_peak > 1 and out.result.peak_exceeded is True
     assert any("the peak is wrong" in w and "--peak fp32=1" in w for w in out.result.warnings)
     rows, notes = summary_rows([out.result])

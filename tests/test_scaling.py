@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.measuring import metrics
 from bench.errors import UsageError
+from bench.measuring import metrics
 from kernels import scaling
 
 

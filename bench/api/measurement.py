@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import inputs
+from bench.execution.context import CaseContext
 
 NO_DTYPE = "no dtype= given: the peak depends on the math mode (e.g. dtype='bf16')"
 NO_OPS = "no ops= given: pass the operations one call performs"
@@ -296,14 +297,14 @@ def _run(
     baselines: str | Path | None,
 ) -> tuple[Any, tuple[float, ...], list[str]]:
     """run_case on the callable: (its CaseResult, raw samples, notes to add to warnings)."""
-    from kernels.case import Case
-    from bench.results.ceiling_model import MeasuredPeak
     from bench.commands.ceiling.session import load_for_run
-    from bench.results.blessed.ceiling import DEFAULT_BASELINES
-    from bench.peaks.lookup import Peak, resolve_peak
     from bench.execution.plan import PolicyOverrides, RunPlan
     from bench.execution.runner import run_case
     from bench.measuring.timing import default_energy_policy
+    from bench.peaks.lookup import Peak, resolve_peak
+    from bench.results.blessed.ceiling import DEFAULT_BASELINES
+    from bench.results.ceiling_model import MeasuredPeak
+    from kernels.case import Case
 
     facts = backend.facts()
     name = _name_of(fn)
@@ -326,12 +327,14 @@ def _run(
             case,
             name,
             _CallableKernel(fn, ops, nbytes, mode),
-            backend,
-            source,
-            policy,
-            peak_for,
-            energy=energy if source.available else None,
-            measured_peak_for=measured_for,
+            CaseContext(
+                backend=backend,
+                power=source,
+                policy=policy,
+                peak_for=peak_for,
+                energy=energy if source.available else None,
+                measured_peak_for=measured_for,
+            ),
         )
     except _FirstCallFailed as exc:
         raise exc.__cause__ from None  # type: ignore[misc]

@@ -59,11 +59,12 @@ def run(
     """
     from rich.console import Console
 
+    from bench.commands.run import run_extras
     from bench.errors import UsageError, check_writable
     from bench.execution.plan import RunPlan
-    from bench.results.record import load_run
-    from bench.execution.session import PowerSetup, execute
+    from bench.execution.session import PowerSetup, RunSetup, execute
     from bench.measuring.timing import default_energy_policy
+    from bench.results.record import load_run
 
     if not isinstance(plan, RunPlan):
         raise ValueError(f"run() needs a bench.RunPlan, got {type(plan).__name__}")
@@ -88,7 +89,10 @@ def run(
             setup = PowerSetup(choice, default_energy_policy(backend.kind), idle_s)
             console = Console(stderr=False) if show else Console(quiet=True)
             err = Console(stderr=True) if show else Console(quiet=True)
-            execute(plan, backend, setup, Path(out), console, err, job, baselines=_path(baselines))
+            run_setup = RunSetup(
+                backend, setup, Path(out), console, err, job, _path(baselines), run_extras()
+            )
+            execute(plan, run_setup)
         finally:
             job.close()
             if owned:

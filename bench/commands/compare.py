@@ -35,8 +35,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bench.results.frame import case_dicts, case_key, case_label, column, known
 from bench.measuring.stats import REL_IQR_SEVERE, REL_IQR_WARN, median_ci_ranks, quantile
+from bench.results.frame import case_dicts, case_key, case_label, column, known
 
 SAME, FASTER, SLOWER, AMBIGUOUS, NEW, MISSING = (
     "SAME",
@@ -75,7 +75,7 @@ class Spread:
 
 
 def spread(values: Sequence[float], source: str = "samples") -> Spread | None:
-    """Median, its distribution-free 95% CI (bench.measuring.stats) and relative IQR; None if empty."""
+    """Median, its distribution-free 95% CI (measuring.stats) and relative IQR; None if empty."""
     xs = sorted(float(x) for x in values if known(x) and math.isfinite(float(x)))
     if not xs:
         return None

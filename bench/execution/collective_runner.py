@@ -7,19 +7,22 @@ rank cannot run the case, none does, and the result says which rank and why.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
-from bench.measuring import metrics
-from kernels.case import Case
-from bench.measuring.collective_timing import CollectivePolicy, CollectiveTimings, measure_collective
 from bench.devices.base import Backend
+from bench.execution.context import CaseContext
+from bench.execution.outcome import CaseOutcome, base_result, classify, first_line, fits
 from bench.execution.ranks import RankFailure
+from bench.measuring import metrics
+from bench.measuring.collective_timing import (
+    CollectivePolicy,
+    CollectiveTimings,
+    measure_collective,
+)
 from bench.peaks.lookup import LinkPeak
 from bench.results.record import CaseResult
-from bench.execution.runner import CaseOutcome, base_result, classify, first_line, fits
 from kernels.base import Kernel, Prepared
+from kernels.case import Case
 
 NO_ENERGY = "energy of collectives is not measured yet: it needs every rank's sensor summed"
 
@@ -96,16 +99,9 @@ def _fill_scaling(result: CaseResult, rows: list[dict[str, Any]], case: Case) ->
     result.stop_reason = "fixed-count"
 
 
-def run_collective_case(
-    case: Case,
-    case_id: str,
-    kernel: Kernel,
-    backend: Backend,
-    link: LinkPeak | None,
-    clock: Callable[[], float] = time.perf_counter,
-    policy: CollectivePolicy | None = None,
-) -> CaseOutcome:
+def run_collective_case(case: Case, case_id: str, kernel: Kernel, ctx: CaseContext) -> CaseOutcome:
     """Check and time one collective on every rank; never raises for a case-level problem."""
+    backend, clock, link, policy = ctx.backend, ctx.clock, ctx.link_peak, ctx.collective_policy
     started = clock()
     result = base_result(case, case_id, kernel)
     result.energy_reason = NO_ENERGY

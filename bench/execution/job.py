@@ -14,11 +14,11 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from bench.execution.ranks import SINGLE, DistContext, ProcessGroup, RankFailure
 from bench.errors import UsageError
+from bench.execution.outcome import CaseOutcome, first_line
 from bench.execution.peers import describe_dead
+from bench.execution.ranks import SINGLE, DistContext, ProcessGroup, RankFailure
 from bench.results.record import CaseResult, RunWriter
-from bench.execution.runner import CaseOutcome, first_line
 
 EXIT_RANK_FAILURE = 3
 
@@ -104,7 +104,7 @@ class Job:
 
     def lost_ranks(self, wait_s: float = 0.0) -> RankFailure | None:
         """A RankFailure naming the peers whose process died, or None when none did (or none
-        that this host can see: bench.execution.peers). `wait_s` polls that long: a dead peer's sockets
+        that this host can see: execution.peers). `wait_s` polls that long: a dead peer's sockets
         close a moment before its process is seen to exit."""
         if self.group is None or not self.ctx.distributed:
             return None

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kernels.case import Case
 from bench.errors import UsageError
 from bench.execution.suites import KernelPlan, Suite, get_suite
 from bench.measuring.timing import MODES, Policy
 from kernels import check_kernel_name, get_kernel, kernel_dtypes, kernel_names
+from kernels.case import Case
 
 # The flag that gives each kernel its shapes, with the form its items take.
 SHAPE_FLAGS = {

@@ -7,123 +7,33 @@ run it, `failed` when it ran wrongly or raised), so a run always goes on to the 
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
 
-from bench.measuring import metrics
-from kernels.case import Case
-from bench.results.ceiling_model import MeasuredPeak
-from bench.results.ratios import fill_ratios
 from bench.devices.base import Backend, Unsupported
-from bench.peaks.lookup import Peak
-from bench.power.base import PowerSource
+from bench.execution.collective_runner import run_collective_case
+from bench.execution.context import CaseContext
+from bench.execution.outcome import CaseOutcome, base_result, classify, first_line, fits
 from bench.hardware.nvml import decode_clock_event_reasons
-from bench.power.sampler import max_of, median_of
+from bench.measuring import metrics
 from bench.measuring.pressure import PressureProbe
-from bench.results.record import CaseResult
 from bench.measuring.timing import (
     Clock,
     EnergyPhase,
-    EnergyPolicy,
     Policy,
     Timings,
     measure,
     measure_energy,
 )
+from bench.peaks.lookup import Peak
+from bench.power.sampler import max_of, median_of
+from bench.results.ratios import fill_ratios
+from bench.results.record import CaseResult
 from kernels.base import Kernel, Prepared
+from kernels.case import Case
 
-# Counter and integral disagreeing by more than this is flagged (DESIGN.md).
+# Counter and integral disagreeing by more than this is flagged (docs/power.md).
 ENERGY_DISAGREEMENT = 0.10
-
-# Phrases torch uses when a dtype or operator has no implementation on a device.
-_UNSUPPORTED_PHRASES = (
-    "not implemented for",
-    "not supported",
-    "only supported",
-    "no kernel image",
-    "no available kernel",  # SDPA on CUDA with no backend for these inputs
-    "no viable backend",  # SDPA on CPU
-)
-
-
-@dataclass(frozen=True)
-class CaseOutcome:
-    """The record for cases.jsonl and, when the case was timed, its raw samples."""
-
-    result: CaseResult
-    timings: Timings | None
-    energy: EnergyPhase | None = None
-    samples: dict[str, list] | None = None  # raw samples of kernels not timed by measure()
-
-    def trace_columns(self) -> dict[str, list] | None:
-        """The energy window's power trace, time relative to the first sample."""
-        if self.energy is None or not self.energy.reading.samples:
-            return None
-        samples = self.energy.reading.samples
-        t0 = samples[0].t_s
-        return {
-            "t_s": [s.t_s - t0 for s in samples],
-            "power_w": [s.power_w for s in samples],
-            "power_avg_w": [s.power_avg_w for s in samples],
-            "sm_clock_hz": [s.sm_clock_hz for s in samples],
-            "mem_clock_hz": [s.mem_clock_hz for s in samples],
-            "temp_c": [s.temp_c for s in samples],
-            "event_reasons": [s.event_reasons for s in samples],
-        }
-
-    def sample_columns(self) -> dict[str, list] | None:
-        t = self.timings
-        if t is None:
-            return self.samples
-        return {
-            "sample": list(range(len(t.samples_s))),
-            "time_s": list(t.samples_s),
-            "calls": list(t.calls_per_sample),
-            "round": list(t.round_of_sample),
-        }
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
-
-
-def base_result(case: Case, case_id: str, kernel: Kernel) -> CaseResult:
-    ops, nbytes = kernel.ops(case), kernel.bytes_moved(case)
-    return CaseResult(
-        case_id=case_id,
-        kernel=case.kernel,
-        params=dict(case.params),
-        dtype=case.dtype,
-        device=case.device,
-        world_size=case.world_size,
-        status="ok",
-        math_mode=kernel.math_mode(case),
-        ops=ops,
-        ops_convention=kernel.ops_convention(case),
-        bytes=nbytes,
-        arithmetic_intensity=metrics.arithmetic_intensity(ops, nbytes),
-        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    )
-
-
-def fits(case: Case, kernel: Kernel, backend: Backend) -> str | None:
-    """Why the case does not fit in the device's free memory, or None."""
-    need = kernel.memory_bytes(case)
-    free, source = backend.free_memory_bytes()
-    if free is not None and need > free:
-        return f"needs {need / 1e9:.1f} GB, {free / 1e9:.1f} GB free ({source})"
-    return None
 
 
 def _fill_timing(result: CaseResult, t: Timings) -> None:
@@ -162,39 +72,26 @@ def _fill_peak(result: CaseResult, peak: Peak) -> None:
     result.peak_detail, result.peak_clock_hz = peak.detail, peak.spec_clock_hz
 
 
-def run_case(
-    case: Case,
-    case_id: str,
-    kernel: Kernel,
-    backend: Backend,
-    power: PowerSource,
-    policy: Policy,
-    peak_for: Callable[[str], Peak],
-    clock: Clock = time.perf_counter,
-    *,
-    energy: EnergyPolicy | None = None,
-    idle_power_w: float | None = None,
-    link_peak: Any = None,
-    measured_peak_for: Callable[[str], MeasuredPeak] | None = None,
-) -> CaseOutcome:
+def run_case(case: Case, case_id: str, kernel: Kernel, ctx: CaseContext) -> CaseOutcome:
     """Check, time, rate and (when the power source can) measure the energy of one case.
 
     Never raises for a case-level problem. The energy phase runs only with an available power
     source and an EnergyPolicy; its failure leaves the timing result intact. Collectives go
-    through bench.execution.collective_runner, which keeps every rank in lockstep. `measured_peak_for`
-    gives the measured ceiling of a math mode (bench.commands.ceiling) for frac_of_measured_peak.
+    through bench.execution.collective_runner, which keeps every rank in lockstep.
+    `ctx.measured_peak_for` gives the measured ceiling of a math mode for
+    frac_of_measured_peak.
     """
     if getattr(kernel, "COLLECTIVE", False):
-        from bench.execution.collective_runner import run_collective_case
-
-        return run_collective_case(case, case_id, kernel, backend, link_peak, clock)
+        return run_collective_case(case, case_id, kernel, ctx)
+    backend, power, policy, clock = ctx.backend, ctx.power, ctx.policy, ctx.clock
+    energy, measured_peak_for = ctx.energy, ctx.measured_peak_for
     started = clock()
     result = base_result(case, case_id, kernel)
     result.energy_reason = power.reason if not power.available else "no energy phase requested"
-    result.idle_power_w = idle_power_w
+    result.idle_power_w = ctx.idle_power_w
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _fill_peak(result, peak_for(result.math_mode or case.dtype))
+        _fill_peak(result, ctx.peak_for(result.math_mode or case.dtype))
     result.warnings.extend(str(w.message) for w in caught)
 
     timings, phase = None, None
@@ -207,9 +104,7 @@ def run_case(
                 prepared = kernel.prepare(case, backend.torch_device())
                 timings = _check_and_time(prepared, backend, policy, clock, result)
                 if timings is not None and energy is not None and power.available:
-                    phase = _energy_phase(
-                        prepared.run, backend, power, energy, timings, clock, result
-                    )
+                    phase = _energy_phase(prepared.run, ctx, timings, result)
         except Unsupported as exc:
             result.status, result.reason = "skipped", str(exc)
         except (RuntimeError, NotImplementedError, ValueError, TypeError, MemoryError) as exc:
@@ -226,19 +121,14 @@ def run_case(
 
 
 def _energy_phase(
-    run: Callable[[], object],
-    backend: Backend,
-    power: PowerSource,
-    energy: EnergyPolicy,
-    timings: Timings,
-    clock: Clock,
-    result: CaseResult,
+    run: Callable[[], object], ctx: CaseContext, timings: Timings, result: CaseResult
 ) -> EnergyPhase | None:
     """The energy phase, or None with the reason recorded when the sensor fails mid-way."""
     from bench.hardware.nvml import NvmlCallFailed
 
     try:
-        return measure_energy(run, backend, power, energy, timings.summary.median_s, clock)
+        median_s = timings.summary.median_s
+        return measure_energy(run, ctx.backend, ctx.power, ctx.energy, median_s, ctx.clock)
     except (NvmlCallFailed, OSError) as exc:
         result.energy_reason = f"energy phase failed: {first_line(exc)}; timing kept"
         return None
@@ -273,18 +163,6 @@ def _fill_energy(result: CaseResult, phase: EnergyPhase) -> None:
             result.warnings.append(
                 f"energy counter and power integral disagree: counter/integral = {ratio:.2f}"
             )
-
-
-def classify(exc: BaseException) -> tuple[str, str]:
-    """skipped for out-of-memory and operators the device lacks; failed for anything else."""
-    message = first_line(exc)
-    if is_out_of_memory(exc):
-        return "skipped", f"out of memory: {message}"
-    if isinstance(exc, NotImplementedError) or any(
-        phrase in message.lower() for phrase in _UNSUPPORTED_PHRASES
-    ):
-        return "skipped", f"unsupported here: {message}"
-    return "failed", message
 
 
 def _check_and_time(

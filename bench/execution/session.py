@@ -13,25 +13,25 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench.commands.ceiling.render import ceiling_line
-from bench.commands.ceiling.session import ceilings_for_run
 from bench.devices.base import Backend
-from bench.execution.ranks import RankFailure
 from bench.devices.environment import capture_environment
+from bench.execution.context import CaseContext
 from bench.execution.job import EXIT_RANK_FAILURE, Job
-from bench.peaks.lookup import link_peak, resolve_peak
 from bench.execution.plan import RunPlan
-from bench.power import PowerChoice
-from bench.power.idle import measure_idle
-from bench.results.render import power_line, summary_table
-from bench.results.render_collectives import nccl_tests_table, scaling_table
+from bench.execution.ranks import RankFailure
 from bench.execution.runner import run_case
 from bench.measuring.timing import EnergyPolicy
+from bench.peaks.lookup import link_peak, resolve_peak
+from bench.power import PowerChoice
+from bench.power.idle import measure_idle
+from bench.results.render import ceiling_line, power_line, summary_table
+from bench.results.render_collectives import nccl_tests_table, scaling_table
 from kernels import get_kernel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -64,17 +64,48 @@ class PowerSetup:
     idle_s: float = 2.0
 
 
-def execute(
-    plan: RunPlan,
-    backend: Backend,
-    power_setup: PowerSetup,
-    out_parent: Path,
-    console: Any,
-    err: Any,
-    job: Job | None = None,
-    baselines: Path | None = None,
-) -> int:
-    """Run the plan on backend; return the process exit code.
+class _NoCeilings:
+    """No measured ceiling: every case's frac_of_measured_peak is None with this reason."""
+
+    def lookup(self, mode: str) -> None:
+        return None
+
+
+def _no_ceilings(*args: Any) -> _NoCeilings:
+    return _NoCeilings()
+
+
+@dataclass(frozen=True)
+class RunExtras:
+    """What the run command adds around the case loop. The session calls these without
+    knowing the commands behind them (health, ceiling), which sit a layer above it.
+
+    preflight(job, backend, writer, baselines) -> marks: a health check before the first
+    case (suites with health_first); its marks say which results came from a failed device.
+    ceilings(measure, backend, cases, baselines, meta, save_meta, on_progress, warn) -> an
+    object whose lookup(math_mode) gives the measured ceiling of that math mode.
+    """
+
+    preflight: Callable[..., Any] | None = None
+    ceilings: Callable[..., Any] = _no_ceilings
+
+
+@dataclass(frozen=True)
+class RunSetup:
+    """Everything a run needs besides its plan: device, power, where results go, consoles."""
+
+    backend: Backend
+    power: PowerSetup
+    out_parent: Path
+    console: Any
+    err: Any
+    job: Job | None = None
+    baselines: Path | None = None
+    extras: RunExtras = field(default_factory=RunExtras)
+
+
+def execute(plan: RunPlan, setup: RunSetup) -> int:
+    """Run the plan on setup's backend; return the process exit code.
 
     In a multi-rank job every rank calls this; only rank 0 writes and prints (the CLI gives
     the others quiet consoles).
@@ -83,7 +114,9 @@ def execute(
 
     from bench.execution.progress import EventProgress
 
-    job = job or Job()
+    backend, power_setup, console, err = setup.backend, setup.power, setup.console, setup.err
+    baselines, extras = setup.baselines, setup.extras
+    job = setup.job or Job()
     cases = [replace(c, world_size=job.world_size) for c in plan.cases(backend.kind, backend.label)]
     job.check_same_plan({"plan": asdict(plan), "power": power_setup.choice.requested})
     policy = plan.policy(backend.kind)
@@ -91,7 +124,7 @@ def execute(
     power = power_setup.choice.source
     energy = power_setup.energy if power.available else None
     meta = _run_meta(plan, backend, policy, power_setup, job, len(cases))
-    writer = job.writer(out_parent / meta["run_id"], meta)
+    writer = job.writer(setup.out_parent / meta["run_id"], meta)
     link = link_peak(facts.identity)
 
     def peak_for(mode: str):
@@ -111,12 +144,10 @@ def execute(
         with EventProgress(*columns, console=err) as progress:
             task = progress.add_task("idle baseline", total=len(cases))
             suite = plan.suite_for(backend.kind)
-            if suite.health_first:
-                from bench.commands.health.run import preflight
-
+            if suite.health_first and extras.preflight is not None:
                 progress.update(task, description="health check")
-                marks = preflight(job, backend, writer, baselines)
-            ceilings = ceilings_for_run(
+                marks = extras.preflight(job, backend, writer, baselines)
+            ceilings = extras.ceilings(
                 suite.measures_ceilings,
                 backend,
                 cases,
@@ -139,14 +170,16 @@ def execute(
                     case,
                     case_id,
                     kernel,
-                    backend,
-                    power,
-                    policy,
-                    peak_for,
-                    energy=energy,
-                    idle_power_w=idle.power_w,
-                    link_peak=link,
-                    measured_peak_for=ceilings.lookup,
+                    CaseContext(
+                        backend=backend,
+                        power=power,
+                        policy=policy,
+                        peak_for=peak_for,
+                        energy=energy,
+                        idle_power_w=idle.power_w,
+                        link_peak=link,
+                        measured_peak_for=ceilings.lookup,
+                    ),
                 )
                 collective = getattr(kernel, "COLLECTIVE", False)
                 if collective and outcome.result.status == "failed":

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bench.devices.base import Backend, Unsupported
-from bench.power.base import EnergyReading, PowerSource
 from bench.measuring.stats import Summary, rel_stdev, summarize
+from bench.power.base import EnergyReading, PowerSource
 
 Clock = Callable[[], float]
 MODES = ("auto", "cold", "hot", "graph")

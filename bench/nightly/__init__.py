@@ -28,7 +28,7 @@ def _env_list(name: str) -> tuple[str, ...]:
 
 
 def flopwatt_plan() -> Any:
-    """The cases `flopwatt run` would measure with the same choices (bench.execution.plan.RunPlan)."""
+    """The cases `flopwatt run` would measure with the same choices (execution.plan.RunPlan)."""
     from bench.execution.plan import PolicyOverrides, RunPlan
 
     timeout = os.environ.get("FLOPWATT_TIMEOUT_S")

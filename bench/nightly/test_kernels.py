@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from bench.commands.report.pytest_benchmark import SampleClock
+from bench.execution.context import CaseContext
 
 CLOCK = SampleClock()
 pytestmark = pytest.mark.benchmark(**CLOCK.mark_options())
@@ -36,10 +37,10 @@ def extra_info(r: Any) -> dict[str, Any]:
 
 
 def test_kernel(benchmark: Any, flopwatt_case: Any, flopwatt_device: Any) -> None:
-    from bench.nightly import flopwatt_plan
-    from bench.peaks.lookup import resolve_peak
     from bench.execution.runner import run_case
     from bench.measuring.timing import default_energy_policy
+    from bench.nightly import flopwatt_plan
+    from bench.peaks.lookup import resolve_peak
     from kernels import get_kernel
 
     backend, power = flopwatt_device
@@ -49,11 +50,13 @@ def test_kernel(benchmark: Any, flopwatt_case: Any, flopwatt_device: Any) -> Non
         flopwatt_case,
         f"{flopwatt_case.kernel}-{flopwatt_case.dtype}",
         get_kernel(flopwatt_case.kernel),
-        backend,
-        power,
-        plan.policy(backend.kind),
-        lambda mode: resolve_peak(identity, mode, {}),
-        energy=default_energy_policy(backend.kind) if power.available else None,
+        CaseContext(
+            backend=backend,
+            power=power,
+            policy=plan.policy(backend.kind),
+            peak_for=lambda mode: resolve_peak(identity, mode, {}),
+            energy=default_energy_policy(backend.kind) if power.available else None,
+        ),
     )
     r = outcome.result
     if r.status != "ok":

@@ -1,9 +1,9 @@
 """Per-clock throughput of each architecture: the data behind derived peaks.
 
 A SKU missing from bench/peaks/peaks.csv gets its peak as units x clock x the rate here, so these
-numbers are only ever used for hardware the table does not name. Sources and caveats are in
-shared/reference/research-peaks.md §3-§4 (whitepapers, the CUDA throughput table, and the
-tensor-clock ratio XLA uses).
+numbers are only ever used for hardware the table does not name. They come from the vendors'
+architecture whitepapers, the CUDA programming guide's throughput table, and the tensor-clock
+ratio XLA uses.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ TENSOR_CLOCK_FACTOR = {(9, 0): 0.924, (10, 0): 0.934}
 """Tensor clock / max SM clock (XLA: 1830/1980 MHz on H100), for deriving unknown SKUs."""
 
 
-# Dense FLOPs (ops for int8) per clock per SM, research-peaks.md §3, as (pro, geforce).
+# Dense FLOPs (ops for int8) per clock per SM, from the whitepapers, as (pro, geforce).
 # A missing mode means the architecture has no native path for it; None means the rate for
 # that tier is not known (sm_120 pro parts), which is not the same as zero.
 # "fp64_tensor" is the FP64 tensor-core (DMMA) rate that DGEMM uses where it exists.
@@ -77,7 +77,7 @@ NVIDIA_RATES: dict[tuple[int, int], dict[str, Rate]] = {
     },
 }
 
-# Dense FLOPs per clock per CU, research-peaks.md §3 (keyed on gfx arch: HIP's cc 9.0 covers
+# Dense FLOPs per clock per CU, from AMD's CDNA whitepapers (keyed on gfx arch: HIP's cc 9.0 covers
 # both gfx908 and gfx90a). fp32 is the vector rate, as in the CSV.
 AMD_RATES: dict[str, dict[str, int]] = {
     "gfx908": {"fp64": 64, "fp32": 128, "fp16": 1024, "bf16": 512, "int8": 1024},

@@ -7,7 +7,7 @@ exact device name and compute capability: substring matching has put A100 number
 A10 numbers on A10Gs in other tools. Never falls back to another SKU's numbers.
 
 Pure data and lookup: no torch, no NVML, no I/O at import time (the CSV is read on first use).
-Rates per clock and the tensor-clock factors come from shared/reference/research-peaks.md §3-§4.
+Rates per clock and the tensor-clock factors live in bench/peaks/arch_rates.py.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
-from bench.peaks.arch_rates import AMD_RATES, NVIDIA_RATES, TENSOR_CLOCK_FACTOR
 from bench.devices.base import CpuIdentity, GpuIdentity
+from bench.peaks.arch_rates import AMD_RATES, NVIDIA_RATES, TENSOR_CLOCK_FACTOR
 
 MATH_MODES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 """Math modes a peak exists for; fp8 = e4m3 with fp32 accumulation, int8 counts ops."""
@@ -295,7 +295,7 @@ def _datasheet_peak(gpu: GpuIdentity, row: PeakRow, mode: str) -> Peak:
 
 
 def _partition_scale(gpu: GpuIdentity, row: PeakRow, value: float) -> tuple[float, str]:
-    """Scale a full-part peak to a MIG slice or partition (research-peaks §5.4)."""
+    """Scale a full-part peak to a MIG slice or partition by its share of SMs (or CUs)."""
     unit = "CUs" if row.vendor.casefold() == "amd" else "SMs"
     if row.sm_count is None:
         return value, f"the table lists no {unit} for {row.sku}: {gpu.sm_count} not checked"
@@ -319,7 +319,7 @@ def _fmt_ops(value: float | None) -> str:
 
 
 def _tier(name: str) -> str:
-    """GeForce parts run FP32-accumulate tensor math at half rate (research-peaks §3, §7)."""
+    """GeForce parts run FP32-accumulate tensor math at half rate (NVIDIA whitepapers)."""
     return "geforce" if "geforce" in name.casefold() else "pro"
 
 

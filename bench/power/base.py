@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# energy_source labels stored with every result (DESIGN.md "Measuring power and energy").
+# energy_source labels stored with every result (docs/power.md).
 NVML_COUNTER = "nvml_energy_counter"
 NVML_INTEGRAL = "nvml_power_integral"
 RAPL = "rapl"

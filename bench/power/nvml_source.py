@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from bench.devices.base import DeviceFacts
+from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
 from bench.power.base import (
     NVML_COUNTER,
     NVML_INTEGRAL,
@@ -21,7 +22,6 @@ from bench.power.base import (
     PowerSample,
     PowerUnavailable,
 )
-from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
 from bench.power.sampler import DEFAULT_RATE_HZ, Sampler, probe_update_period, trapezoid_energy
 
 SCOPE = "GPU board (NVML)"
@@ -79,7 +79,7 @@ def choose_energy(
     update_period_s: float | None,
     failure: str | None,
 ) -> tuple[float | None, str | None, str | None]:
-    """(energy_j, energy_source, reason) for a window, by the rules of DESIGN.md.
+    """(energy_j, energy_source, reason) for a window, by flopwatt's energy rules (docs/power.md).
 
     Refuse windows shorter than the counter's update period and windows during which NVML
     failed; prefer the counter; fall back to the integral, labelled, when the counter did not

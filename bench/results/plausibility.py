@@ -13,9 +13,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench.results.blessed.paths import sku_key
 from bench.devices.base import GpuIdentity
 from bench.peaks.lookup import PeakRow, find_row
+from bench.results.blessed.paths import sku_key
 from bench.results.record import Run, load_run
 from bench.results.render import percent
 

@@ -157,7 +157,7 @@ class CaseResult:
     scaling_efficiency: float | None = None  # E(N) at the job's world size (kernels/scaling.py)
     scaling: list[dict[str, Any]] = field(default_factory=list)  # one row per N
     warnings: list[str] = field(default_factory=list)
-    # the verdict of the health check of the device this ran on (bench.commands.health), when one ran
+    # the verdict of the health check of the device this ran on (commands.health), when one ran
     # first: "FAIL" keeps the case out of baselines (bench.results.blessed.runs.bless)
     health_verdict: str | None = None
     started_at: str | None = None
@@ -206,7 +206,9 @@ def _finite(value: Any) -> Any:
     return value
 
 
-HEALTH_FILE = "health.jsonl"  # a health run's check rows (bench.commands.health), one JSON object each
+HEALTH_FILE = (
+    "health.jsonl"  # a health run's check rows (bench.commands.health), one JSON object each
+)
 
 
 def write_health(run_dir: Path, rows: list[dict[str, Any]]) -> None:

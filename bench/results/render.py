@@ -184,3 +184,18 @@ def power_line(power: Any, idle: dict[str, Any] | None) -> str:
     elif idle:
         line += f", idle unknown ({idle.get('reason')})"
     return line
+
+
+def ceiling_line(meta: dict[str, Any] | None) -> str:
+    """One line under a run's table: which ceilings the run divided by, or why none."""
+    if not meta:
+        return "ceiling: none looked up"
+    rates = meta.get("matmul") or {}
+    if not rates:
+        return f"ceiling: none; {meta.get('note') or 'no measured ceiling'}"
+    parts = [
+        f"{dtype} {si(entry['ops_per_s'], rate_unit(dtype))} at {entry['shape']}"
+        for dtype, entry in rates.items()
+    ]
+    where = "measured in this run" if meta.get("source") == "this run" else meta.get("path")
+    return f"ceiling ({where}): " + ", ".join(parts)

@@ -3,11 +3,12 @@
 import pytest
 
 from bench.devices import get_backend
-from bench.execution.ranks import SINGLE
+from bench.execution.context import CaseContext
 from bench.execution.job import Job
-from bench.peaks.lookup import link_peak
+from bench.execution.ranks import SINGLE
 from bench.execution.runner import run_case
 from bench.measuring.timing import Policy
+from bench.peaks.lookup import link_peak
 from kernels import allreduce
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
@@ -37,11 +38,13 @@ def test_world_of_one_reports_degenerate_figures(cuda_job, collective, dtype):
         case,
         "gpu-ar",
         allreduce,
-        backend,
-        None,
-        SHORT,
-        None,
-        link_peak=link_peak(backend.facts().identity),
+        CaseContext(
+            backend=backend,
+            power=None,
+            policy=SHORT,
+            peak_for=None,
+            link_peak=link_peak(backend.facts().identity),
+        ),
     )
     r = out.result
     assert r.status == "ok", r.reason

@@ -7,10 +7,11 @@ import torch
 
 from bench.devices import get_backend
 from bench.devices.base import Unsupported
-from bench.peaks.lookup import resolve_peak
-from bench.power.null import NullPowerSource
+from bench.execution.context import CaseContext
 from bench.execution.runner import run_case
 from bench.measuring.timing import Policy
+from bench.peaks.lookup import resolve_peak
+from bench.power.null import NullPowerSource
 from kernels import attention
 
 pytestmark = pytest.mark.gpu
@@ -104,10 +105,12 @@ def test_flash_forward_8k_reaches_a_plausible_fraction_of_peak(cuda):
         c,
         "gpu-attn",
         attention,
-        cuda,
-        NullPowerSource("test"),
-        SHORT,
-        lambda mode: resolve_peak(identity, mode),
+        CaseContext(
+            backend=cuda,
+            power=NullPowerSource("test"),
+            policy=SHORT,
+            peak_for=lambda mode: resolve_peak(identity, mode),
+        ),
     )
     r = out.result
     assert r.status == "ok", r.reason  # bf16 flash exists on every sm80+ GPU

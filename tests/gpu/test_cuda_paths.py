@@ -7,11 +7,12 @@ import torch
 
 from bench.devices import get_backend
 from bench.devices.environment import capture_environment
-from bench.peaks.lookup import find_row, resolve_peak
-from bench.results.plausibility import MATMUL_DTYPES, supported_dtypes
-from bench.power.null import NullPowerSource
+from bench.execution.context import CaseContext
 from bench.execution.runner import run_case
 from bench.measuring.timing import Policy, measure
+from bench.peaks.lookup import find_row, resolve_peak
+from bench.power.null import NullPowerSource
+from bench.results.plausibility import MATMUL_DTYPES, supported_dtypes
 from kernels import matmul
 
 pytestmark = pytest.mark.gpu
@@ -72,7 +73,12 @@ def test_bf16_matmul_reaches_a_plausible_fraction_of_peak(cuda):
     def peak_for(mode):
         return resolve_peak(identity, mode)
 
-    out = run_case(case, "gpu-0", matmul, cuda, NullPowerSource("test"), SHORT, peak_for)
+    out = run_case(
+        case,
+        "gpu-0",
+        matmul,
+        CaseContext(backend=cuda, power=NullPowerSource("test"), policy=SHORT, peak_for=peak_for),
+    )
     r = out.result
     assert r.status == "ok", r.reason
     assert r.timing_mode == "cold" and r.measured_time_s <= r.wall_time_s
@@ -113,10 +119,12 @@ def test_every_dtype_this_sku_supports_runs_ok(cuda, dtype):
         case,
         "gpu-1",
         matmul,
-        cuda,
-        NullPowerSource("test"),
-        SHORT,
-        lambda mode: resolve_peak(identity, mode),
+        CaseContext(
+            backend=cuda,
+            power=NullPowerSource("test"),
+            policy=SHORT,
+            peak_for=lambda mode: resolve_peak(identity, mode),
+        ),
     )
     r = out.result
     if dtype not in supported_dtypes(identity.compute_capability):

@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from bench.devices import get_backend
 from bench.commands.health.device import Reads, open_device
 from bench.commands.health.model import NA, PASS, Thresholds
 from bench.commands.health.nvml_checks import judge
 from bench.commands.health.probe import default_settings, measure_device
+from bench.devices import get_backend
 from bench.measuring.timing import Policy
 
 pytestmark = pytest.mark.gpu

@@ -5,12 +5,13 @@ import threading
 import pytest
 
 from bench.devices import get_backend
+from bench.execution.context import CaseContext
+from bench.execution.runner import run_case
+from bench.measuring.timing import EnergyPolicy, Policy, measure_energy
 from bench.peaks.lookup import find_row, resolve_peak
 from bench.power import open_power_source
 from bench.power.base import NVML_COUNTER
 from bench.power.idle import measure_idle
-from bench.execution.runner import run_case
-from bench.measuring.timing import EnergyPolicy, Policy, measure_energy
 from kernels import matmul
 
 pytestmark = pytest.mark.gpu
@@ -51,11 +52,13 @@ def test_bf16_matmul_energy_counter_and_integral_agree(cuda_and_power):
         case,
         "gpu-power",
         matmul,
-        backend,
-        power,
-        Policy(warmup_min_s=0.5, warmup_max_s=2.0, timeout_s=4.0),
-        lambda mode: resolve_peak(identity, mode),
-        energy=EnergyPolicy(window_s=3.0, ramp_s=0.5),
+        CaseContext(
+            backend=backend,
+            power=power,
+            policy=Policy(warmup_min_s=0.5, warmup_max_s=2.0, timeout_s=4.0),
+            peak_for=lambda mode: resolve_peak(identity, mode),
+            energy=EnergyPolicy(window_s=3.0, ramp_s=0.5),
+        ),
     )
     r = out.result
     assert r.status == "ok" and r.energy_source == NVML_COUNTER, r.energy_reason

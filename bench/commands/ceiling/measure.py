@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
-from bench.results.ceiling_model import Bandwidth, MemoryCeiling, Shape, ShapeStats, shape_label
 from bench.commands.ceiling.presets import Preset
 from bench.devices.base import Backend, GpuIdentity, Unsupported
 from bench.measuring.timing import Clock, Policy, measure
+from bench.results.ceiling_model import Bandwidth, MemoryCeiling, Shape, ShapeStats, shape_label
 
 
 def now_utc() -> str:
@@ -110,7 +110,7 @@ def _device_errors() -> Iterator[None]:
     try:
         yield
     except (RuntimeError, NotImplementedError, MemoryError) as exc:
-        from bench.execution.runner import classify
+        from bench.execution.outcome import classify
 
         status, reason = classify(exc)
         if status == "skipped":

@@ -107,18 +107,3 @@ def ceiling_report(
         lines.insert(0, f"thermal warm-up: {w['dtype']} {w['shape']} for {w['seconds']:.1f} s")
     lines += [f"FAILED: {f}" for f in failures if f.split(":")[0] not in dtypes]
     return Group(table, *(Text(line) for line in lines))
-
-
-def ceiling_line(meta: dict[str, Any] | None) -> str:
-    """One line under a run's table: which ceilings the run divided by, or why none."""
-    if not meta:
-        return "ceiling: none looked up"
-    rates = meta.get("matmul") or {}
-    if not rates:
-        return f"ceiling: none; {meta.get('note') or 'no measured ceiling'}"
-    parts = [
-        f"{dtype} {si(entry['ops_per_s'], rate_unit(dtype))} at {entry['shape']}"
-        for dtype, entry in rates.items()
-    ]
-    where = "measured in this run" if meta.get("source") == "this run" else meta.get("path")
-    return f"ceiling ({where}): " + ", ".join(parts)

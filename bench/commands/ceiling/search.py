@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bench.results.ceiling_model import Shape, ShapeStats, geomean, shape_label
 from bench.devices.base import Unsupported
+from bench.results.ceiling_model import Shape, ShapeStats, geomean, shape_label
 
 MeasurePoint = Callable[[Shape], ShapeStats]
 

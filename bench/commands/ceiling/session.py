@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.results.ceiling_model import Ceiling, MeasuredPeak, Shape
-from bench.results.blessed.ceiling import ceiling_path, read_ceiling, to_dict
 from bench.devices.base import Backend
+from bench.results.blessed.ceiling import ceiling_path, read_ceiling, to_dict
+from bench.results.ceiling_model import Ceiling, MeasuredPeak, Shape
 
 MATMUL_MODES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 
@@ -133,7 +133,7 @@ def ceilings_for_run(
     on_progress: Callable[[str], None],
     warn: Callable[[str], None],
 ) -> RunCeilings:
-    """What bench.execution.session calls: measure the ceilings now (`full`), else load the stored ones;
+    """What the run session calls: measure the ceilings now (`full`), else load the stored ones;
     record them in run.json (save_meta) and pass on any warning about an ignored file."""
     from bench.results.blessed.ceiling import DEFAULT_BASELINES
 

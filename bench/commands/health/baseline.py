@@ -24,8 +24,8 @@ SUITE = "health"  # the suite name of a health run, and its folder under the SKU
 def load_ref(path: Path) -> tuple[BaselineRef, str]:
     """The bounds and canaries of a baseline folder and its SKU; ValueError if unreadable."""
     from bench.results.blessed.runs import run_sku
-    from bench.results.record import load_run
     from bench.results.frame import case_dicts
+    from bench.results.record import load_run
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -14,13 +14,20 @@ import socket
 from dataclasses import asdict, replace
 from typing import Any
 
-from bench.devices.base import Backend, GpuIdentity
 from bench.commands.health.model import FAIL, JOB, NA, PASS, Check, DeviceRecord, Thresholds, na
 from bench.commands.health.nvml_checks import judge, read_after, read_idle, read_load, unavailable
-from bench.commands.health.probe import Canary, Measured, ProbeSettings, library_versions, measure_device
+from bench.commands.health.probe import (
+    Canary,
+    Measured,
+    ProbeSettings,
+    library_versions,
+    measure_device,
+)
+from bench.devices.base import Backend, GpuIdentity
+from bench.execution.context import CaseContext
 from bench.execution.job import Job
+from bench.execution.outcome import CaseOutcome, first_line
 from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
-from bench.execution.runner import CaseOutcome, first_line
 
 
 def open_device(facts: Any) -> tuple[Nvml | None, NvmlDevice | None, str]:
@@ -124,7 +131,12 @@ def _allreduce(
     case = replace(case, world_size=job.world_size)
     policy = CollectivePolicy(target_s=settings.collective_target_s, event_calls=10)
     link = link_peak(backend.facts().identity)
-    return run_collective_case(case, "allreduce", allreduce, backend, link, policy=policy), None
+    return run_collective_case(
+        case,
+        "allreduce",
+        allreduce,
+        CaseContext(backend=backend, link_peak=link, collective_policy=policy),
+    ), None
 
 
 def _unfit(reads: Reads, measured: Measured) -> str | None:
@@ -148,8 +160,8 @@ def check_device(
     limit_s: float = 120.0,
 ) -> tuple[DeviceRecord, CaseOutcome | None, str | None]:
     """This rank's DeviceRecord, and the job's allreduce (or why it did not run)."""
-    from bench.results.blessed.paths import sku_key
     from bench.execution.session import _identity_dict
+    from bench.results.blessed.paths import sku_key
 
     facts = backend.facts()
     label = backend.label

@@ -91,7 +91,9 @@ class Thresholds:
     peer_fail: float = 0.10  # FAIL when more than this fraction below
     baseline_min: float = 0.95  # FAIL under this x the baseline's median, beyond the noise
     temp_warn_c: float = 80.0  # idle temperature that WARNs (FAIL at the slowdown threshold)
-    noise_z: float = 3.0  # FAIL only this many spreads below the baseline (bench.commands.health.noise)
+    noise_z: float = (
+        3.0  # FAIL only this many spreads below the baseline (bench.commands.health.noise)
+    )
     spread_floor: float = 0.005  # the least spread a side is taken to have (by device kind)
 
     def __post_init__(self) -> None:

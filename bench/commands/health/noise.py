@@ -4,7 +4,7 @@ One timed run of a kernel on a shared machine can be 30% slow without anything b
 with the device: another job held a core for part of it. So a health rate is never one
 number. The check measures each kernel in several short repeats, interleaved with the other
 kernel's, and a blessed baseline keeps all of its repeats. Each side is reduced to the median
-of its quiet repeats (CPU pressure, bench.measuring.pressure, at most MAX_CPU_PRESSURE as in `flopwatt
+of its quiet repeats (CPU pressure, measuring.pressure, at most MAX_CPU_PRESSURE as in `flopwatt
 compare`) and a robust relative spread (1.4826 x MAD / median, the normal sigma's estimate).
 
 The rule, judge() (a pure function of the numbers, so it is tested with numbers):

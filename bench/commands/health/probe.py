@@ -9,7 +9,7 @@ every device of a SKU, every night, does exactly the same work:
   times the L2 (bench.commands.ceiling's sizing); CPU: an fp32 512^3 matmul and a 32 MiB copy, which
   exercise the same code in seconds.
 - The canary: the same seeded matmul once more, its output hashed (sha256 of the bytes) on a
-  cold and then on a hot device; peers must agree bit for bit (bench.commands.health.fleet). While the
+  cold and then on a hot device; peers must agree bit for bit (health.fleet). While the
   GPU works through a burst of these calls the NVML load reading is taken (the PCIe link is
   only trustworthy under load; see bench.commands.health.nvml_checks).
 """
@@ -24,15 +24,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernels.case import Case
-from bench.devices.base import Backend, DeviceFacts, GpuIdentity
 from bench.commands.health.model import FAIL, NA, PASS, Check
 from bench.commands.health.noise import Repeat
+from bench.devices.base import Backend, DeviceFacts, GpuIdentity
+from bench.execution.context import CaseContext
+from bench.execution.outcome import CaseOutcome, first_line
+from bench.execution.runner import run_case
+from bench.measuring.timing import Policy
 from bench.peaks.lookup import Peak, resolve_peak
 from bench.power.null import NullPowerSource
-from bench.execution.runner import CaseOutcome, first_line, run_case
-from bench.measuring.timing import Policy
 from kernels.base import Prepared
+from kernels.case import Case
 
 MiB = 2**20
 NO_ENERGY = NullPowerSource("a health check measures time, not energy")
@@ -257,11 +259,25 @@ def measure_device(
 
     def time_matmul() -> CaseOutcome:
         policy = settings.matmul_policy
-        return run_case(case, "matmul", matmul, backend, NO_ENERGY, policy, peak_for, clock)
+        return run_case(
+            case,
+            "matmul",
+            matmul,
+            CaseContext(
+                backend=backend, power=NO_ENERGY, policy=policy, peak_for=peak_for, clock=clock
+            ),
+        )
 
     def time_copy() -> CaseOutcome:
         policy = settings.copy_policy
-        copied = run_case(copy_case, "memcopy", kernel, backend, NO_ENERGY, policy, _no_peak, clock)
+        copied = run_case(
+            copy_case,
+            "memcopy",
+            kernel,
+            CaseContext(
+                backend=backend, power=NO_ENERGY, policy=policy, peak_for=_no_peak, clock=clock
+            ),
+        )
         result = copied.result
         if result.status == "ok" and result.time_median_s:
             result.algbw_bytes_per_s = result.bytes / result.time_median_s

@@ -76,7 +76,7 @@ def table(rows: list[dict[str, Any]], title: str) -> Any:  # -> rich Table
 
 
 def markdown(rows: list[dict[str, Any]], summary: dict[str, Any], title: str) -> str:
-    from bench.commands.report.document import Heading, Para, Table, render_markdown
+    from bench.results.document import Heading, Para, Table, render_markdown
 
     blocks = [
         Heading(title, 2),

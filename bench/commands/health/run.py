@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.devices.base import Backend
 from bench.commands.health.baseline import load_refs
 from bench.commands.health.device import check_device, failed_record
 from bench.commands.health.fleet import (
@@ -44,9 +43,10 @@ from bench.commands.health.model import (
 )
 from bench.commands.health.nvml_checks import CHECK_NAMES
 from bench.commands.health.probe import ProbeSettings
+from bench.devices.base import Backend
 from bench.execution.job import Job
+from bench.execution.outcome import CaseOutcome
 from bench.results.record import CaseResult, RunWriter, write_health
-from bench.execution.runner import CaseOutcome
 
 ORDER = (
     *CHECK_NAMES,

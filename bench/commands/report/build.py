@@ -9,20 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.results.record import Run
 from bench.commands.report.chain import Costs, efficiency_chain
-from bench.commands.report.document import (
+from bench.commands.report.health import health_blocks
+from bench.commands.report.plots import all_plots
+from bench.commands.report.tables import cases_table, chain_table, pivot_table, runs_table
+from bench.results.document import (
     Block,
     Figure,
     Heading,
     Para,
+    Plot,
     render_html,
     render_markdown,
 )
 from bench.results.frame import case_dicts, run_label
-from bench.commands.report.health import health_blocks
-from bench.commands.report.plots import Plot, all_plots
-from bench.commands.report.tables import cases_table, chain_table, pivot_table, runs_table
+from bench.results.record import Run
 
 
 @dataclass
@@ -42,9 +43,9 @@ class Report:
 
 def memory_roof(meta: dict[str, Any]) -> tuple[float | None, str]:
     """The device's memory bandwidth from the peak table, or why there is none."""
-    from bench.results.blessed.runs import identity_from_meta
     from bench.devices.base import GpuIdentity
     from bench.peaks.lookup import row_for
+    from bench.results.blessed.runs import identity_from_meta
 
     try:
         ident = identity_from_meta(meta)

@@ -1,6 +1,6 @@
 """The efficiency chain at the top of every report, one link per step, each ratio next to its
-denominator and where that came from (DESIGN.md: "Every ratio is stored next to its
-denominator and the denominator's source").
+denominator and where that came from, so that no fraction is ever shown without the number
+it divides by.
 
 spec peak -> achieved (utilisation) -> ops per joule -> scaling -> joules at the wall and
 cost per 10^18 operations. The last step uses numbers the user typed (PUE, price per kWh),
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bench.results.render import percent, rate_unit, si
 from bench.results.frame import case_label, column, known
+from bench.results.render import percent, rate_unit, si
 
 EXA = 1e18
 J_PER_KWH = 3.6e6

@@ -19,8 +19,8 @@ from bench.commands.compare import (
     Comparison,
     Decision,
 )
+from bench.results.document import Heading, Para, Table, render_markdown
 from bench.results.render import seconds
-from bench.commands.report.document import Heading, Para, Table, render_markdown
 
 ORDER = {SLOWER: 0, AMBIGUOUS: 1, MISSING: 2, FASTER: 3, NEW: 4, SAME: 5}
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from bench.commands.health.render import HEADERS, ORDER, cells, device_text, summary_line
-from bench.results.record import Run
-from bench.commands.report.document import Block, Heading, Para, Table
+from bench.results.document import Block, Heading, Para, Table
 from bench.results.frame import run_label
+from bench.results.record import Run
 
 _ORDER = ORDER
 

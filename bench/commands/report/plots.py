@@ -12,23 +12,13 @@ matplotlib is imported here only, inside the functions, with the Agg backend (no
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from typing import Any
 
-from bench.results.record import Run
+from bench.results.document import Plot
 from bench.results.frame import case_label, column, known, run_label
+from bench.results.record import Run
 
 MAX_BARS = 40
-
-
-@dataclass(frozen=True)
-class Plot:
-    """A rendered figure (png) or the reason it is absent (note)."""
-
-    name: str
-    title: str
-    png: bytes | None = None
-    note: str = ""
 
 
 RunCases = list[tuple[Run, list[dict[str, Any]]]]

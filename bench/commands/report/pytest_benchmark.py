@@ -20,9 +20,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from bench.results.record import Run
-from bench.results.frame import case_dicts, case_label, known
 from bench.measuring.stats import quantile
+from bench.results.frame import case_dicts, case_label, known
+from bench.results.record import Run
 
 FORMAT_VERSION = "5.1.0"  # the pytest-benchmark JSON layout this follows
 EXTRA_FIELDS = (

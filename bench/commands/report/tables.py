@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.commands.report.chain import Link
+from bench.results.document import Table
+from bench.results.frame import case_label, column, device_name, known, run_label
 from bench.results.record import Run
 from bench.results.render import percent, rate_unit, seconds, si
-from bench.commands.report.chain import Link
-from bench.commands.report.document import Table
-from bench.results.frame import case_label, column, device_name, known, run_label
 
 
 def runs_table(runs: list[Run]) -> Table:

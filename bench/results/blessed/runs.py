@@ -2,7 +2,7 @@
 
 A nightly must compare with a reference measured on the same kind of device, not with "the
 last run on whatever machine" (pytest-benchmark #276), so a baseline is filed under the SKU
-of the device it ran on (bench.results.blessed.paths.sku_key: the peak table's SKU, so every H100 SXM
+of the device it ran on (blessed.paths.sku_key: the peak table's SKU, so every H100 SXM
 lands in one folder whatever its driver calls it). Under the SKU, one folder per suite: a
 nightly that runs `quick` and `matmul` keeps two baselines side by side.
 
@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from bench.results.blessed.paths import sku_key, slug
 from bench.devices.base import CpuIdentity, DeviceIdentity, GpuIdentity
+from bench.results.blessed.paths import sku_key, slug
 
 DEFAULT_ROOT = Path("results/baselines")
 COPIED = ("run.json", "cases.jsonl")

@@ -11,7 +11,15 @@ import base64
 import html
 from dataclasses import dataclass
 
-from bench.commands.report.plots import Plot
+
+@dataclass(frozen=True)
+class Plot:
+    """A rendered figure (png) or the reason it is absent (note)."""
+
+    name: str
+    title: str
+    png: bytes | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
