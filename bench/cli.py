@@ -332,7 +332,7 @@ def _spawn_ranks(nproc: int) -> int:
     """`--nproc N`: the same command as N local ranks under torch's elastic launcher."""
     import os
 
-    from bench.distributed import spawn_local
+    from bench.launch import spawn_local
 
     if "RANK" in os.environ:
         raise UsageError("--nproc inside a torchrun/srun job: the launcher already made the ranks")

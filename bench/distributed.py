@@ -3,7 +3,7 @@
 torchrun (one node or many) sets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT;
 SLURM's srun sets SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID, which are mapped when the
 torchrun variables are absent. `flopwatt run --nproc N` is a convenience that starts N local
-ranks through torch's own elastic launcher (`python -m torch.distributed.run --standalone`).
+ranks through torch's own elastic launcher (bench.launch).
 
 Every rank runs the same cases; only rank 0 prints and writes. Before each case the ranks
 meet at a monitored barrier on a gloo group, so a rank that died or hangs is named within the
@@ -16,12 +16,12 @@ import datetime
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from bench.peers import is_gone, process_identity
 
 DEFAULT_COLLECTIVE_TIMEOUT_S = 300.0
 DEFAULT_MASTER_PORT = "29500"
@@ -115,6 +115,12 @@ class ProcessGroup:
         # Object gathers run on gloo; NCCL jobs get a gloo side group for them.
         self.control = dist.new_group(backend="gloo") if self.backend == "nccl" else None
         self._meetings = 0
+        # Every rank's process, so that a survivor can tell which peer died (bench.peers).
+        self.peers: list[dict[str, Any]] = self.all_gather(process_identity())
+
+    def dead_peers(self) -> list[int]:
+        """The other ranks on this host whose process has exited."""
+        return [r for r, who in enumerate(self.peers) if r != self.ctx.rank and is_gone(who)]
 
     def meet(self, what: str) -> None:
         """All ranks reach this point within the timeout, or RankFailure naming who did not.
@@ -241,21 +247,3 @@ def strip_nproc(argv: Sequence[str]) -> list[str]:
         elif not arg.startswith("--nproc="):
             out.append(arg)
     return out
-
-
-def spawn_local(nproc: int, argv: Sequence[str]) -> int:
-    """Run `flopwatt <argv>` as nproc local ranks under torch's elastic launcher."""
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc-per-node={nproc}",
-        "-m",
-        "bench",
-        *strip_nproc(argv),
-    ]
-    try:
-        return subprocess.run(command, check=False).returncode
-    except KeyboardInterrupt:
-        return 130

@@ -10,11 +10,13 @@ rank, while a collective's result, already reduced across ranks, is written once
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict
 from typing import Any
 
 from bench.distributed import SINGLE, DistContext, ProcessGroup, RankFailure
 from bench.errors import UsageError
+from bench.peers import describe_dead
 from bench.record import CaseResult, RunWriter
 from bench.runner import CaseOutcome, first_line
 
@@ -99,6 +101,17 @@ class Job:
     def meet(self, what: str) -> None:
         if self.group is not None and self.ctx.distributed:
             self.group.meet(what)
+
+    def lost_ranks(self, wait_s: float = 0.0) -> RankFailure | None:
+        """A RankFailure naming the peers whose process died, or None when none did (or none
+        that this host can see: bench.peers). `wait_s` polls that long: a dead peer's sockets
+        close a moment before its process is seen to exit."""
+        if self.group is None or not self.ctx.distributed:
+            return None
+        deadline = time.monotonic() + wait_s
+        while not (dead := self.group.dead_peers()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return RankFailure(describe_dead(dead, self.group.peers)) if dead else None
 
     def check_same_plan(self, args: dict[str, Any]) -> None:
         if self.group is not None and self.ctx.distributed:

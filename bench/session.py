@@ -36,6 +36,7 @@ from kernels import get_kernel
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 EXIT_INTERRUPTED = 130
+LOST_RANK_GRACE_S = 1.0  # after a collective error, how long to look for a peer that died
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -78,7 +79,9 @@ def execute(
     In a multi-rank job every rank calls this; only rank 0 writes and prints (the CLI gives
     the others quiet consoles).
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from bench.progress import EventProgress
 
     job = job or Job()
     cases = [replace(c, world_size=job.world_size) for c in plan.cases(backend.kind, backend.label)]
@@ -105,7 +108,7 @@ def execute(
         TimeElapsedColumn(),
     )
     try:
-        with Progress(*columns, console=err, transient=True) as progress:
+        with EventProgress(*columns, console=err) as progress:
             task = progress.add_task("idle baseline", total=len(cases))
             suite = plan.suite_for(backend.kind)
             if suite.health_first:
@@ -145,18 +148,33 @@ def execute(
                     link_peak=link,
                     measured_peak_for=ceilings.lookup,
                 )
+                collective = getattr(kernel, "COLLECTIVE", False)
+                if collective and outcome.result.status == "failed":
+                    _raise_if_ranks_lost(job)  # a dead peer is no failed case: not written
                 if marks is not None:
-                    marks.mark(outcome.result, getattr(kernel, "COLLECTIVE", False))
-                job.deliver(outcome, getattr(kernel, "COLLECTIVE", False), writer)
+                    marks.mark(outcome.result, collective)
+                job.deliver(outcome, collective, writer)
                 progress.advance(task)
         status, code = "complete", 0
     except KeyboardInterrupt:
-        status, code = "interrupted", EXIT_INTERRUPTED
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping already: finish the wrap-up
+        # The elastic launcher SIGTERMs every rank as soon as one dies: say which one died.
+        lost = job.lost_ranks()
+        if lost is None:
+            status, code = "interrupted", EXIT_INTERRUPTED
+        else:
+            status, code = "rank_failure", EXIT_RANK_FAILURE
+            err.print(f"flopwatt: error: {lost}; rank {job.ctx.rank} stops")
     except RankFailure as exc:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the launcher's SIGTERM is on its way
         status, code = "rank_failure", EXIT_RANK_FAILURE
-        err.print(f"flopwatt: error: {exc}; rank {job.ctx.rank} stops")
+        lost = job.lost_ranks(wait_s=LOST_RANK_GRACE_S)
+        err.print(f"flopwatt: error: {lost or exc}; rank {job.ctx.rank} stops")
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # A rank of a failed job keeps ignoring SIGTERM until it exits: the launcher sends one
+        # to every rank still alive, and it must not turn exit 3 into death by signal.
+        if not (status == "rank_failure" and job.ctx.distributed):
+            signal.signal(signal.SIGTERM, previous)
         writer.finish(
             status,
             finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -169,11 +187,17 @@ def execute(
         if marks.failed and code == 0:
             code = 1  # the run is complete, but a GPU failed its health check
     done = len(writer.results)
-    if status != "complete":
+    if status != "complete" and job.is_root:
         err.print(f"{status}: {done} results of {len(cases)} cases saved in {writer.run_dir}")
     else:
         console.print(f"{done} results -> {writer.run_dir}")
     return code
+
+
+def _raise_if_ranks_lost(job: Job) -> None:
+    lost = job.lost_ranks(wait_s=LOST_RANK_GRACE_S)
+    if lost is not None:
+        raise lost
 
 
 def _run_meta(

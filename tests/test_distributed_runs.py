@@ -161,22 +161,98 @@ def _wait_for_cases(out: Path, n: int, proc, limit_s=120.0) -> Path:
 MANY_SIZES = ",".join(str(8 * 2**i) for i in range(18))
 
 
+def _kill_rank_after_cases(proc, out: Path, local_rank: int, n: int = 2) -> tuple[Path, int]:
+    """SIGKILL one rank once rank 0 has written n cases; the run folder and the dead pid."""
+    run_dir = _wait_for_cases(out, n, proc)
+    victim = _rank_pid(str(out), local_rank)
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    return run_dir, victim
+
+
+def _assert_rank_failure_kept(run_dir: Path, n_before: int) -> None:
+    """run.json says rank_failure; every case written is a real result (none 'failed' because
+    its peer vanished mid-collective)."""
+    lines = (run_dir / "cases.jsonl").read_text().splitlines()
+    assert len(lines) >= n_before
+    assert all(json.loads(line)["status"] == "ok" for line in lines)
+    meta = load_run(run_dir).meta
+    assert meta["status"] == "rank_failure" and meta["n_cases"] == len(lines)
+
+
 @pytest.mark.slow
-def test_a_killed_rank_ends_the_others_and_keeps_the_results(tmp_path):
+def test_a_killed_rank_under_nproc_exits_3_with_one_line(tmp_path):
     out = tmp_path / "killed"
     proc = flopwatt_nproc(
         2, "--kernel", "allreduce", "--bytes", MANY_SIZES, "--collective-timeout-s", "10", out=out
     )
-    run_dir = _wait_for_cases(out, 2, proc)
-    victim = _rank_pid(str(out), 1)
-    assert victim is not None
-    os.kill(victim, signal.SIGKILL)
+    run_dir, victim = _kill_rank_after_cases(proc, out, 1)
     started = time.monotonic()
-    proc.communicate(timeout=60)
-    assert time.monotonic() - started < 30 and proc.returncode != 0
-    lines = (run_dir / "cases.jsonl").read_text().splitlines()
-    assert len(lines) >= 2 and all(json.loads(line)["kernel"] == "allreduce" for line in lines)
-    assert load_run(run_dir).meta["status"] in ("interrupted", "rank_failure", "running")
+    stdout, stderr = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 3, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"flopwatt: error: rank 1 died (process {victim} is gone); rank 0 stops"]
+    assert "Traceback" not in stdout + stderr and "torch/distributed" not in stderr
+    _assert_rank_failure_kept(run_dir, 2)
+
+
+@pytest.mark.slow
+def test_a_killed_rank_0_is_named_by_the_survivor(tmp_path):
+    out = tmp_path / "root"
+    proc = flopwatt_nproc(
+        2, "--kernel", "allreduce", "--bytes", MANY_SIZES, "--collective-timeout-s", "10", out=out
+    )
+    run_dir, victim = _kill_rank_after_cases(proc, out, 0)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 3, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert errors == [f"flopwatt: error: rank 0 died (process {victim} is gone); rank 1 stops"]
+    assert "Traceback" not in stderr
+    # rank 0 wrote run.json: killed with -9, it still says running; its cases are kept
+    assert load_run(run_dir).meta["status"] == "running"
+    assert len((run_dir / "cases.jsonl").read_text().splitlines()) >= 2
+
+
+@pytest.mark.slow
+def test_a_killed_rank_under_torchrun_ends_rank_0_with_exit_3(tmp_path):
+    # torchrun's own exit code and report are torchrun's (1, with its ChildFailedError);
+    # flopwatt's part is rank 0's: exit 3 (torchrun reports it), its line, run.json.
+    out = tmp_path / "torchrun"
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node=2",
+        "-m",
+        "bench",
+        "run",
+        *FAST,
+        "--kernel",
+        "allreduce",
+        "--bytes",
+        MANY_SIZES,
+        "--collective-timeout-s",
+        "10",
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    run_dir, victim = _kill_rank_after_cases(proc, out, 1)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert f"flopwatt: error: rank 1 died (process {victim} is gone); rank 0 stops" in stderr
+    assert "exitcode  : 3" in stderr  # torchrun's report of rank 0
+    _assert_rank_failure_kept(run_dir, 2)
 
 
 @pytest.mark.slow

@@ -226,13 +226,14 @@ def _fail(outcome: Outcome, dtype: str, exc: Exception) -> None:
 def run_command(args: Any) -> int:
     """The body of `flopwatt ceiling` (bench.cli parses the flags)."""
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from bench.ceiling.presets import get_preset
     from bench.ceiling.render import ceiling_report
     from bench.ceiling.store import save_ceiling
     from bench.devices import get_backend, parse_device
     from bench.env import capture_environment
+    from bench.progress import EventProgress
     from bench.session import PROJECT_ROOT
 
     dtypes = parse_dtypes(args.dtype)
@@ -254,7 +255,7 @@ def run_command(args: Any) -> int:
         environment = capture_environment(backend.facts(), project_root=PROJECT_ROOT)
         command = " ".join(["flopwatt", *sys.argv[1:]])
         columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-        with Progress(*columns, console=err, transient=True) as progress:
+        with EventProgress(*columns, console=err) as progress:
             task = progress.add_task("ceiling", total=None)
             outcome = measure_ceiling(
                 backend,

@@ -111,7 +111,7 @@ def _spawn(args: argparse.Namespace, nproc: int) -> int:
     """One rank per device under torch's elastic launcher; the verdict from the run folder."""
     import os
 
-    from bench.distributed import spawn_local
+    from bench.launch import spawn_local
     from bench.session import new_run_id
 
     if "RANK" in os.environ:
