@@ -33,8 +33,8 @@ _HOMES = {
     "power_window": "bench.api.window",
     "run": "bench.api.runs",
     "load_runs": "bench.api.runs",
-    "RunPlan": "bench.plan",
-    "PolicyOverrides": "bench.plan",
+    "RunPlan": "bench.execution.plan",
+    "PolicyOverrides": "bench.execution.plan",
 }
 
 

@@ -14,14 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.cli_results import RESULT_COMMANDS, _fraction, add_result_commands
-from bench.distributed import RankFailure  # stdlib-only at import: --help stays torch-free
+from bench.commands.results import RESULT_COMMANDS, _fraction, add_result_commands
+from bench.execution.ranks import RankFailure  # stdlib-only at import: --help stays torch-free
 from bench.errors import UsageError, check_writable
 
 EXIT_USAGE = 2
-EXIT_RANK_FAILURE = 3  # a rank died or hung (bench.distributed.RankFailure)
+EXIT_RANK_FAILURE = 3  # a rank died or hung (bench.execution.ranks.RankFailure)
 DEFAULT_OUT = Path("results/runs")
-DEFAULT_BASELINES = Path("results/baselines")  # bench.ceiling.store's default too
+DEFAULT_BASELINES = Path("results/baselines")  # bench.results.blessed.ceiling's default too
 
 
 def _positive_float(text: str) -> float:
@@ -204,7 +204,7 @@ def _axis_dest(kernel: str, axis: str) -> str:
 
 def _kernel_axes(args: argparse.Namespace) -> dict[str, dict[str, tuple[str, ...]]]:
     """RunPlan.axes from the kernel flags given: {kernel: {axis: items}}."""
-    from bench.plan import split_list, split_shapes
+    from bench.execution.plan import split_list, split_shapes
     from kernels import specs
 
     axes: dict[str, dict[str, tuple[str, ...]]] = {}
@@ -218,7 +218,7 @@ def _kernel_axes(args: argparse.Namespace) -> dict[str, dict[str, tuple[str, ...
 
 
 def _add_health(sub: Any) -> None:
-    """`flopwatt health` (bench.health.command): NVML checks, speed and the SDC canary."""
+    """`flopwatt health` (bench.commands.health.command): NVML checks, speed and the SDC canary."""
     p = sub.add_parser("health", help="check every GPU of the node: NVML, speed, SDC canary")
     p.add_argument(
         "--device", default="all", help="all (every GPU, else the CPU), cpu, or cuda:N,cuda:M"
@@ -261,7 +261,7 @@ def _add_health(sub: Any) -> None:
 
 
 def _peak_overrides(items: Sequence[str]) -> dict[str, float]:
-    from bench.peaks import parse_peak_override
+    from bench.peaks.lookup import parse_peak_override
 
     overrides: dict[str, float] = {}
     for item in items:
@@ -278,8 +278,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from bench.devices import get_backend, parse_device
-    from bench.plan import PolicyOverrides, RunPlan, split_list
-    from bench.session import execute
+    from bench.execution.plan import PolicyOverrides, RunPlan, split_list
+    from bench.execution.session import execute
 
     parse_device(args.device)
     if args.nproc is not None:
@@ -332,7 +332,7 @@ def _spawn_ranks(nproc: int) -> int:
     """`--nproc N`: the same command as N local ranks under torch's elastic launcher."""
     import os
 
-    from bench.launch import spawn_local
+    from bench.execution.launch import spawn_local
 
     if "RANK" in os.environ:
         raise UsageError("--nproc inside a torchrun/srun job: the launcher already made the ranks")
@@ -340,7 +340,7 @@ def _spawn_ranks(nproc: int) -> int:
 
 
 def _dist_context() -> Any:
-    from bench.distributed import context_from_env
+    from bench.execution.ranks import context_from_env
 
     try:
         return context_from_env()
@@ -359,7 +359,7 @@ def _rank_device(device: str, ctx: Any) -> str:
 
 def _open_job(ctx: Any, plan: Any, backend: Any, timeout_s: float) -> Any:
     """The job's process group: several ranks, or one rank that runs collectives."""
-    from bench.job import Job
+    from bench.execution.job import Job
     from kernels import get_spec
 
     cases = plan.cases(backend.kind, backend.label)
@@ -374,8 +374,8 @@ def _power_setup(args: argparse.Namespace, backend: Any) -> Any:
     """Open the power source once; a named source that cannot work is bad input."""
     from bench.power import open_power_source
     from bench.power.base import PowerUnavailable
-    from bench.session import PowerSetup
-    from bench.timing import default_energy_policy
+    from bench.execution.session import PowerSetup
+    from bench.measuring.timing import default_energy_policy
 
     try:
         choice = open_power_source(args.power, backend.facts(), tdp_w=args.tdp_w)
@@ -393,8 +393,8 @@ def cmd_env(args: argparse.Namespace) -> int:
     import json
 
     from bench.devices import get_backend
-    from bench.env import capture_environment, format_environment
-    from bench.session import PROJECT_ROOT
+    from bench.devices.environment import capture_environment, format_environment
+    from bench.execution.session import PROJECT_ROOT
 
     backend = get_backend(args.device)
     try:
@@ -406,7 +406,7 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from bench.suites import SUITES, get_suite
+    from bench.execution.suites import SUITES, get_suite
     from kernels import registry
 
     print("kernels:")
@@ -426,19 +426,19 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_ceiling(args: argparse.Namespace) -> int:
-    from bench.ceiling.command import run_command
+    from bench.commands.ceiling.command import run_command
 
     return run_command(args)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from bench.health.command import run_command
+    from bench.commands.health.command import run_command
 
     return run_command(args)
 
 
 def cmd_peaks(args: argparse.Namespace) -> int:
-    from bench.peak_view import show_peaks
+    from bench.commands.peak_table import show_peaks
 
     return show_peaks(
         args.gpu_name, args.compute_capability, args.sm_count, args.max_clock_mhz, as_json=args.json

@@ -91,7 +91,7 @@ def _identity(facts: Any) -> dict[str, Any]:
 
 
 def _clock(node: pytest.Item) -> Any:
-    from bench.report.pytest_benchmark import SampleClock
+    from bench.commands.report.pytest_benchmark import SampleClock
 
     marker = node.get_closest_marker("benchmark")
     timer = marker.kwargs.get("timer") if marker is not None else None
@@ -132,7 +132,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     keeping the other options of its own benchmark marker (group, ...)."""
     if not _has_benchmark(config):
         return
-    from bench.report.pytest_benchmark import SampleClock
+    from bench.commands.report.pytest_benchmark import SampleClock
 
     for item in items:
         if "flopwatt" not in getattr(item, "fixturenames", ()):

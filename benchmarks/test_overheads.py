@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.stats import summarize
-from bench.timing import Policy, StoppingRule
+from bench.measuring.stats import summarize
+from bench.measuring.timing import Policy, StoppingRule
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.base import DeviceFacts
 from kernels.allreduce_spec import (  # noqa: F401  the declared half of the Kernel interface
     COLLECTIVES,
@@ -37,7 +37,7 @@ from kernels.base import Correctness, Prepared
 
 NAME = SPEC.name
 DTYPES = SPEC.dtypes
-COLLECTIVE = SPEC.collective  # timed in lockstep across ranks (bench.collective_timing)
+COLLECTIVE = SPEC.collective  # timed in lockstep across ranks (bench.measuring.collective_timing)
 MAX_EXACT_RANKS = 64  # sums of values <= 4 stay exact in bf16 up to 256
 
 _TORCH = {"fp32": torch.float32, "bf16": torch.bfloat16}

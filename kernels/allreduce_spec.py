@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bench.case import Case
+from kernels.case import Case
 from kernels.spec import Axis, AxisError, KernelSpec, check_dtype, choose_options
 from kernels.spec import option as _option
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
 from kernels import spec
 from kernels.attention_check import CHECK_SCORES, compare_to_reference

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bench.case import Case
+from kernels.case import Case
 from kernels.spec import Axis, AxisError, KernelSpec, check_dtype, check_init, choose_options
 from kernels.spec import option as _option
 

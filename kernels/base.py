@@ -11,7 +11,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.base import DeviceFacts
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
 from kernels.base import Correctness, Prepared
 from kernels.matmul_spec import (  # noqa: F401  the declared half of the Kernel interface

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bench.case import Case
+from kernels.case import Case
 from kernels.spec import Axis, AxisError, KernelSpec, check_dtype, check_init
 
 NAME = "matmul"

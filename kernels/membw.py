@@ -3,7 +3,7 @@
 Both run over one buffer far larger than the last-level cache, so every byte comes from
 DRAM/HBM. Byte conventions are STREAM's and BabelStream's: a copy moves its buffer twice
 (read the source, write the destination), a read-only sum moves it once. Not a registered
-kernel: `flopwatt run` has no use for them; bench.ceiling measures them.
+kernel: `flopwatt run` has no use for them; bench.commands.ceiling measures them.
 """
 
 from __future__ import annotations

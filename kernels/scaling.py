@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from bench import metrics
-from bench.case import Case
+from bench.measuring import metrics
+from kernels.case import Case
 from bench.devices.base import Backend, DeviceFacts
 from kernels.base import Correctness, Prepared
 from kernels.scaling_spec import (  # noqa: F401  the declared half of the Kernel interface

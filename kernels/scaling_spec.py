@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from bench.case import Case
+from kernels.case import Case
 from kernels.allreduce_spec import format_size, parse_size
 from kernels.spec import Axis, AxisError, KernelSpec, check_dtype, choose_options
 from kernels.spec import option as _option

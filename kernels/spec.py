@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench.case import Case
+from kernels.case import Case
 
 INITS = ("randn", "zeros", "ones")  # input distributions every kernel may offer
 

@@ -40,7 +40,7 @@ def timer_child(size: int, threads: int, seconds: float, warmup_s: float) -> Non
     import torch
     import torch.utils.benchmark as tbench
 
-    from bench.pressure import PressureProbe
+    from bench.measuring.pressure import PressureProbe
 
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)

@@ -19,7 +19,7 @@ import torch
 import torch.utils.benchmark as tbench
 
 from bench.devices.cpu import CpuBackend
-from bench.timing import Policy, measure
+from bench.measuring.timing import Policy, measure
 
 
 def main() -> int:

@@ -203,7 +203,7 @@ step_collectives() {
         --power none --timeout-s 1 --out "$work/allreduce" || return
     python - "$(only_run allreduce)" "$expect" <<'PY'
 import sys
-from bench.record import load_run
+from bench.results.record import load_run
 cases = load_run(sys.argv[1]).cases
 bad = cases[(cases.status != "ok") | (cases.wrong_elements != 0) | (cases.bus_factor != 0)]
 print(f"{len(cases)} collective cases ({sys.argv[2]} expected), {len(bad)} not ok; "

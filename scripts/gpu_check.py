@@ -18,14 +18,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.plausibility import (
+from bench.results.plausibility import (
     case_problems,
     known,
     open_gpu_run,
     report_problems,
     save_baseline,
 )
-from bench.render import percent, rate_unit, seconds, si
+from bench.results.render import percent, rate_unit, seconds, si
 
 # Published MAMF-finder ceilings (stas00/ml-engineering, dense, ops/s) by peak-table SKU.
 MAMF = {

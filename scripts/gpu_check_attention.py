@@ -20,14 +20,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.plausibility import (
+from bench.results.plausibility import (
     case_problems,
     known,
     open_gpu_run,
     report_problems,
     save_baseline,
 )
-from bench.render import percent, seconds, si
+from bench.results.render import percent, seconds, si
 
 # Published SDPA flash forward figures (dense, FLOP/s), by peak-table SKU:
 # pytorch/benchmark PR#2296, H100, bf16, D=128, fwd, N=1k..16k: 287-304 TFLOP/s.

@@ -23,10 +23,10 @@ from pathlib import Path
 
 from gpu_check import MAMF  # the published MAMF-finder table lives there, once
 
-from bench.ceiling.model import Ceiling
-from bench.ceiling.store import FILE_NAME, read_ceiling
-from bench.plausibility import report_problems
-from bench.render import percent, rate_unit, si
+from bench.results.ceiling_model import Ceiling
+from bench.results.blessed.ceiling import FILE_NAME, read_ceiling
+from bench.results.plausibility import report_problems
+from bench.results.render import percent, rate_unit, si
 
 BF16_BAND = (0.75, 1.0)
 COPY_BAND = (0.85, 1.0)

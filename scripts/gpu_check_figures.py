@@ -1,7 +1,7 @@
 """The GPU check's figures, each beside its floor or anchor: pure functions of the files the
 check's steps wrote, so that they are tested on CPU with numbers.
 
-Floors are fractions of the datasheet row the device matched (bench/peaks.csv), so the same
+Floors are fractions of the datasheet row the device matched (bench/peaks/peaks.csv), so the same
 rules hold on an H100 SXM and an H200; the absolute anchors are printed for an H200 SXM. A
 figure is PASS or FAIL against its floor, INFO when it is printed beside an anchor only, and
 MISSING (None, with the reason) when its step wrote nothing to read.
@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.peaks import PeakRow
-from bench.plausibility import MATMUL_DTYPES, supported_dtypes
-from bench.render import si
+from bench.peaks.lookup import PeakRow
+from bench.results.plausibility import MATMUL_DTYPES, supported_dtypes
+from bench.results.render import si
 
 PASS, FAIL, INFO, MISSING = "PASS", "FAIL", "INFO", "MISSING"
 
@@ -92,7 +92,7 @@ def _fraction_floor(frac: float, spec: float | None, what: str, unit: str) -> st
 
 
 # ------------------------------------------------------------------------------------------
-# ceiling.json (a dict as bench.ceiling.store writes it)
+# ceiling.json (a dict as bench.results.blessed.ceiling writes it)
 
 
 def ceiling_figures(
@@ -168,7 +168,7 @@ def _copy_figure(
 
 
 # ------------------------------------------------------------------------------------------
-# run folders (cases as dicts, one per case, as bench.record writes them)
+# run folders (cases as dicts, one per case, as bench.results.record writes them)
 
 
 def _case(cases: Iterable[Mapping[str, Any]], **match: Any) -> Mapping[str, Any] | None:

@@ -32,7 +32,7 @@ from gpu_check_figures import (
     timer_figure,
 )
 
-from bench.peaks import AmbiguousPeakError, PeakRow, find_row
+from bench.peaks.lookup import AmbiguousPeakError, PeakRow, find_row
 
 FILE_NAME = "gpu-check.json"
 SCHEMA = 1
@@ -61,7 +61,7 @@ def only_run(parent: Path) -> Path | None:
 
 def read_run(parent: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None, list, str]:
     """(run.json, cases as dicts, health rows, why None) of the run folder under parent."""
-    from bench.record import load_run
+    from bench.results.record import load_run
 
     run_dir = only_run(parent)
     if run_dir is None:

@@ -44,7 +44,7 @@ def ratio_of(pairs: list[tuple[float, float]]) -> float | None:
 
 def measure_pairs(args: argparse.Namespace) -> dict[str, Any]:
     from bench.devices import get_backend
-    from bench.timing import Policy, measure
+    from bench.measuring.timing import Policy, measure
     from kernels import matmul
 
     backend = get_backend(args.device)

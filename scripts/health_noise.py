@@ -43,7 +43,7 @@ def health(out: Path, *args: str) -> dict:
 
 def quiet(run_dir: str) -> bool:
     """Whether more than half of every case's repeats ran with no CPU pressure."""
-    from bench.health.fleet import stats
+    from bench.commands.health.fleet import stats
 
     with open(Path(run_dir) / "cases.jsonl", encoding="utf-8") as fh:
         cases = [json.loads(line) for line in fh]

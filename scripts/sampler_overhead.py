@@ -25,7 +25,7 @@ import torch
 from bench.devices import get_backend
 from bench.devices.base import DeviceFacts, GpuIdentity
 from bench.power.nvml_source import NvmlPowerSource
-from bench.timing import Policy, measure
+from bench.measuring.timing import Policy, measure
 
 
 def cpu_power_source(rate_hz: float) -> NvmlPowerSource:

@@ -1,6 +1,6 @@
 """A scripted stand-in for the pynvml module (nvidia-ml-py), for tests without a GPU.
 
-Install it at the one seam: bench.power.nvml.open_nvml() does `import pynvml` inside the
+Install it at the one seam: bench.hardware.nvml.open_nvml() does `import pynvml` inside the
 function, so
 
     monkeypatch.setitem(sys.modules, "pynvml", FakePynvml([FakeGpu(...)]))
@@ -158,7 +158,7 @@ class FakeGpu:
     power_instant_mw: Any = 72_500
     power_average_mw: Any = 72_000
     violation_ns: dict[int, Any] = field(default_factory=dict)  # field id -> cumulative ns
-    # health (bench.health): PCIe link, memory errors and repairs, NVLink, thermal threshold
+    # health (bench.commands.health): PCIe link, memory errors and repairs, NVLink, thermal threshold
     pcie_gen: Any = 5
     pcie_max_gen: Any = 5
     pcie_width: Any = 16
@@ -184,7 +184,7 @@ class FakeGpu:
 
 
 class FakePynvml:
-    """An object that looks like the pynvml module to bench.power.nvml.
+    """An object that looks like the pynvml module to bench.hardware.nvml.
 
     `missing` names functions the simulated bindings lack (old nvidia-ml-py): getattr on them
     raises AttributeError, as on a real older module. `calls` logs every NVML call made.
@@ -455,7 +455,7 @@ class FieldValue:
 
 
 def install(monkeypatch: Any, fake: FakePynvml) -> FakePynvml:
-    """Make `import pynvml` (inside bench.power.nvml.open_nvml) return the fake."""
+    """Make `import pynvml` (inside bench.hardware.nvml.open_nvml) return the fake."""
     monkeypatch.setitem(sys.modules, "pynvml", fake)
     return fake
 

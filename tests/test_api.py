@@ -13,9 +13,9 @@ import torch
 import bench
 from bench.api.inputs import device_spec, math_mode_of
 from bench.devices.cpu import CpuBackend
-from bench.peaks import MATH_MODES, resolve_peak
+from bench.peaks.lookup import MATH_MODES, resolve_peak
 from bench.power.estimate import EstimatePowerSource
-from bench.record import CaseResult
+from bench.results.record import CaseResult
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 48
@@ -143,8 +143,8 @@ def test_flush_times_each_call_cold():
 def test_a_stored_ceiling_gives_the_fraction_of_the_measured_peak(tmp_path, cpu_identity):
     from test_ceiling import make_ceiling
 
-    from bench.baselines import sku_key
-    from bench.ceiling.store import save_ceiling
+    from bench.results.blessed.paths import sku_key
+    from bench.results.blessed.ceiling import save_ceiling
 
     save_ceiling(make_ceiling(sku=sku_key(cpu_identity)), tmp_path)  # fp32: 80e9 op/s
     m = bench.measure(

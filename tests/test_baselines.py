@@ -1,4 +1,4 @@
-from bench.baselines import sku_key
+from bench.results.blessed.paths import sku_key
 from bench.devices.base import CpuIdentity, GpuIdentity
 
 

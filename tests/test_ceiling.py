@@ -8,7 +8,7 @@ import pytest
 import torch
 from clock_backend import FakeClock
 
-from bench.ceiling.model import (
+from bench.results.ceiling_model import (
     Bandwidth,
     Ceiling,
     DtypeCeiling,
@@ -17,9 +17,9 @@ from bench.ceiling.model import (
     ShapeStats,
     parse_label,
 )
-from bench.ceiling.ratios import fill_ratios
-from bench.ceiling.search import SearchSpace, search
-from bench.ceiling.store import (
+from bench.results.ratios import fill_ratios
+from bench.commands.ceiling.search import SearchSpace, search
+from bench.results.blessed.ceiling import (
     CeilingIgnored,
     ceiling_path,
     from_dict,
@@ -28,7 +28,7 @@ from bench.ceiling.store import (
     to_dict,
 )
 from bench.devices.base import Unsupported
-from bench.record import CaseResult
+from bench.results.record import CaseResult
 from bench.versions import METHOD_VERSION
 
 OPTIMUM = (2048, 2304, 13312)
@@ -321,7 +321,7 @@ def test_refresh_rewrites_the_output_in_place_and_the_next_call_overwrites_it(dt
 def test_before_each_runs_before_every_cold_call_outside_the_interval():
     from clock_backend import ClockBackend, ScriptedCall
 
-    from bench.timing import Policy, measure
+    from bench.measuring.timing import Policy, measure
 
     clock = FakeClock()
     backend = ClockBackend(clock, default_mode="cold", flush_s=1e-3)
@@ -342,8 +342,8 @@ def test_before_each_runs_before_every_cold_call_outside_the_interval():
 
 
 def test_suite_full_times_cold_unless_told_otherwise_and_measures_ceilings_first():
-    from bench.plan import PolicyOverrides, RunPlan
-    from bench.suites import get_suite
+    from bench.execution.plan import PolicyOverrides, RunPlan
+    from bench.execution.suites import get_suite
 
     assert (
         get_suite("full", "cpu").measures_ceilings

@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 from test_ceiling import make_ceiling
 
-from bench.baselines import sku_key
-from bench.ceiling import command, presets
-from bench.ceiling.search import SearchResult
-from bench.ceiling.store import read_ceiling, save_ceiling
+from bench.results.blessed.paths import sku_key
+from bench.commands.ceiling import command, presets
+from bench.commands.ceiling.search import SearchResult
+from bench.results.blessed.ceiling import read_ceiling, save_ceiling
 from bench.cli import main
 from bench.devices.cpu import CpuBackend
-from bench.record import load_run
+from bench.results.record import load_run
 
 FAST_RUN = ["--device", "cpu", "--timeout-s", "0.5", "--min-time-s", "0.02", "--warmup-s", "0.02"]
 TINY = ["--device", "cpu", "--budget-s", "0.2", "--warmup-s", "0", "--no-memory"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.cli import main
-from bench.record import load_run
+from bench.results.record import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--device", "cpu", "--timeout-s", "1", "--min-time-s", "0.05", "--warmup-s", "0.05"]

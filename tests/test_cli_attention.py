@@ -3,7 +3,7 @@
 import pytest
 
 from bench.cli import main
-from bench.record import load_run
+from bench.results.record import load_run
 from kernels import attention
 
 FAST = ["--device", "cpu", "--timeout-s", "1", "--min-time-s", "0.05", "--warmup-s", "0.05"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.collective_timing import reduce_ranks
+from bench.measuring.collective_timing import reduce_ranks
 
 MS = 1e-3
 

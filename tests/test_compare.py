@@ -6,7 +6,7 @@ import shutil
 import pytest
 from run_copies import DATA, altered_copy
 
-from bench.compare import (
+from bench.commands.compare import (
     AMBIGUOUS,
     BETTER,
     FASTER,
@@ -21,8 +21,8 @@ from bench.compare import (
     decide,
     spread,
 )
-from bench.record import load_run
-from bench.report.frame import case_dicts, case_key
+from bench.results.record import load_run
+from bench.results.frame import case_dicts, case_key
 from bench.versions import METHOD_VERSION
 
 GPU = DATA / "gpu-run"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bench.devices.base import CpuIdentity
 from bench.devices.cpuinfo import read_cpu_identity
-from bench.peaks import cpu_peak
+from bench.peaks.lookup import cpu_peak
 
 CPUFREQ = "sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
 

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from bench import metrics
-from bench.distributed import SINGLE, context_from_env, fingerprint, strip_nproc
+from bench.measuring import metrics
+from bench.execution.ranks import SINGLE, context_from_env, fingerprint, strip_nproc
 from kernels import allreduce
 from kernels.spec import AxisError
 
@@ -141,7 +141,7 @@ def test_fingerprints_differ_when_arguments_differ():
 
 def test_a_world_of_one_runs_collectives_with_busbw_factor_zero(tmp_path, capsys):
     from bench.cli import main
-    from bench.record import load_run
+    from bench.results.record import load_run
 
     code = main(
         [

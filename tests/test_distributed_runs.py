@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import torch.multiprocessing as mp
 
-from bench import metrics
-from bench.record import load_run
+from bench.measuring import metrics
+from bench.results.record import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -12,12 +12,12 @@ from fake_pynvml import NVML_ERROR_NOT_SUPPORTED, EnergyCounter, FakeGpu, FakePy
 from bench.cli import main
 from bench.devices.base import DeviceFacts, GpuIdentity
 from bench.devices.cpu import CpuBackend
-from bench.peaks import Peak
+from bench.peaks.lookup import Peak
 from bench.power.base import ESTIMATE, NVML_COUNTER, EnergyReading
 from bench.power.nvml_source import NvmlPowerSource
-from bench.record import load_run
-from bench.runner import run_case
-from bench.timing import EnergyPolicy, Policy, default_energy_policy, measure_energy
+from bench.results.record import load_run
+from bench.execution.runner import run_case
+from bench.measuring.timing import EnergyPolicy, Policy, default_energy_policy, measure_energy
 from kernels import matmul
 
 

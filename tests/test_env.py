@@ -1,4 +1,4 @@
-"""bench.env.capture_environment on this machine (real path) and with a scripted NVML."""
+"""bench.devices.environment.capture_environment on this machine (real path) and with a scripted NVML."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from fake_pynvml import (
 )
 
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
-from bench.env import capture_environment, format_environment
-from bench.power.nvml import NvmlUnavailable, open_nvml
+from bench.devices.environment import capture_environment, format_environment
+from bench.hardware.nvml import NvmlUnavailable, open_nvml
 from bench.versions import METHOD_VERSION, SCHEMA_VERSION
 
 GPU_FIELDS = (

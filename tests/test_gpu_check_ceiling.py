@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from test_ceiling import make_ceiling, stats
 
-from bench.ceiling.model import Bandwidth, MemoryCeiling
-from bench.ceiling.store import save_ceiling
+from bench.results.ceiling_model import Bandwidth, MemoryCeiling
+from bench.results.blessed.ceiling import save_ceiling
 
 ROOT = Path(__file__).resolve().parents[1]
 H100 = "H100 SXM5 80GB"

@@ -1,12 +1,12 @@
-"""Health verdicts across devices (bench.health.fleet) from scripted records, and the canary."""
+"""Health verdicts across devices (bench.commands.health.fleet) from scripted records, and the canary."""
 
 from __future__ import annotations
 
 import torch
 
-from bench.health.fleet import BaselineRef, canary_rows, peer_rows, version_rows
-from bench.health.model import FAIL, NA, PASS, WARN, Check, DeviceRecord, Thresholds, exit_code
-from bench.health.probe import digest
+from bench.commands.health.fleet import BaselineRef, canary_rows, peer_rows, version_rows
+from bench.commands.health.model import FAIL, NA, PASS, WARN, Check, DeviceRecord, Thresholds, exit_code
+from bench.commands.health.probe import digest
 
 SKU = "h100-sxm5-80gb"
 VERSIONS = {"torch": "2.13.0", "cuda": "12.8", "cublas": "12.8.4", "driver": "570.86"}
@@ -120,8 +120,8 @@ def test_exit_code_is_1_only_when_something_failed():
 
 
 def test_the_baseline_rows_judge_repeats_with_the_noise_model():
-    from bench.health.fleet import baseline_rows
-    from bench.health.noise import Repeat, summarize
+    from bench.commands.health.fleet import baseline_rows
+    from bench.commands.health.noise import Repeat, summarize
 
     base = summarize([Repeat(700e12 * f, 0.01) for f in (1.0, 1.002, 0.998, 1.001, 0.999)])
     assert base is not None

@@ -13,11 +13,11 @@ import pytest
 from run_copies import altered_copy
 
 from bench.cli import main
-from bench.health import probe
-from bench.health.model import FAIL, NA, Check
-from bench.health.nvml_checks import CHECK_NAMES
-from bench.record import load_run
-from bench.timing import Policy
+from bench.commands.health import probe
+from bench.commands.health.model import FAIL, NA, Check
+from bench.commands.health.nvml_checks import CHECK_NAMES
+from bench.results.record import load_run
+from bench.measuring.timing import Policy
 from bench.versions import METHOD_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
 def quiet_psi(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A /proc/pressure/cpu that never moves: nothing else wants the CPUs (the hardware seam;
     the test suite itself keeps the real machine busy, and a busy baseline decides nothing)."""
-    from bench import pressure
+    from bench.measuring import pressure
 
     fake = tmp_path / "pressure-cpu"
     fake.write_text("some avg10=0.00 avg60=0.00 avg300=0.00 total=1000\n")
@@ -133,7 +133,7 @@ def test_the_nightly_marks_a_failed_gpus_results_and_bless_leaves_them_out(
     def faulty(device: str, reason: str) -> list[Check]:
         return [Check(device, "scripted fault", 1, "0", FAIL, "a scripted fault")]
 
-    monkeypatch.setattr("bench.health.device.unavailable", faulty)
+    monkeypatch.setattr("bench.commands.health.device.unavailable", faulty)
     fast = ["--timeout-s", "0.2", "--min-time-s", "0.02", "--warmup-s", "0.01", "--idle-s", "0"]
     args = ["--suite", "nightly", "--device", "cpu", "--shape", "64x64x64", "--dtype", "fp32"]
     code = main(["run", *args, *fast, "--out", str(tmp_path / "runs")])

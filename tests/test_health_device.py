@@ -10,12 +10,12 @@ from fake_pynvml import NVML_ERROR_GPU_IS_LOST, FailAfter, FakeGpu, FakePynvml, 
 
 from bench.devices.base import DeviceFacts, GpuIdentity
 from bench.devices.cpu import CpuBackend
-from bench.health.device import check_device
-from bench.health.model import FAIL, PASS, Thresholds, exit_code
-from bench.health.probe import ProbeSettings
-from bench.health.run import Options, evaluate
-from bench.job import Job
-from bench.timing import Policy
+from bench.commands.health.device import check_device
+from bench.commands.health.model import FAIL, PASS, Thresholds, exit_code
+from bench.commands.health.probe import ProbeSettings
+from bench.commands.health.run import Options, evaluate
+from bench.execution.job import Job
+from bench.measuring.timing import Policy
 
 UUIDS = ("GPU-aaaaaaaa-0000-0000-0000-000000000001", "GPU-bbbbbbbb-0000-0000-0000-000000000002")
 QUICK = Policy(mode="hot", min_time_s=0.02, timeout_s=0.2, warmup_min_s=0.01, warmup_max_s=0.05)

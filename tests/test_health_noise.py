@@ -1,11 +1,11 @@
-"""The health noise model (bench.health.noise) with numbers: spread, repeats, CPU pressure."""
+"""The health noise model (bench.commands.health.noise) with numbers: spread, repeats, CPU pressure."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.health.model import FAIL, INCONCLUSIVE, PASS
-from bench.health.noise import MAX_CPU_PRESSURE, Repeat, judge, spread_floor, summarize
+from bench.commands.health.model import FAIL, INCONCLUSIVE, PASS
+from bench.commands.health.noise import MAX_CPU_PRESSURE, Repeat, judge, spread_floor, summarize
 
 QUIET = 0.01  # a clean repeat on this VM reads 0.00-0.02
 BUSY = 0.40  # one that shared the machine with another job

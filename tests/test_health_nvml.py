@@ -1,4 +1,4 @@
-"""Health's NVML checks (bench.health.nvml_checks): every verdict from scripted NVML values."""
+"""Health's NVML checks (bench.commands.health.nvml_checks): every verdict from scripted NVML values."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from fake_pynvml import (
 )
 
 from bench.devices.base import DeviceFacts, GpuIdentity
-from bench.health.device import Reads, open_device
-from bench.health.model import FAIL, NA, PASS, WARN, Check, Thresholds
-from bench.health.nvml_checks import CHECK_NAMES, judge, unavailable
-from bench.power.nvml import open_nvml
+from bench.commands.health.device import Reads, open_device
+from bench.commands.health.model import FAIL, NA, PASS, WARN, Check, Thresholds
+from bench.commands.health.nvml_checks import CHECK_NAMES, judge, unavailable
+from bench.hardware.nvml import open_nvml
 
 UUID_B = "GPU-bbbbbbbb-0000-0000-0000-000000000002"
 

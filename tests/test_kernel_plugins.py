@@ -232,7 +232,7 @@ def test_attention_forward_declared_ops_are_what_flop_counter_counts_without_a_m
 
 def test_every_declaration_is_torch_free_and_complete():
     probe = (
-        "import sys\nfrom kernels import specs\nfrom bench.plan import RunPlan\n"
+        "import sys\nfrom kernels import specs\nfrom bench.execution.plan import RunPlan\n"
         "plan = RunPlan(axes={'attention': {'shape': ('1,8,2,64,32',), 'mask': ('causal',)}})\n"
         "plan.validate()\nassert len(plan.cases('cpu', 'cpu')) == 4\n"
         "print(sorted(specs()), 'torch' in sys.modules)"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from torch.distributed.elastic.multiprocessing.errors import ProcessFailure
 
-from bench.launch import EXIT_RANK_FAILURE, verdict
-from bench.peers import describe_dead, is_gone, process_identity
+from bench.execution.launch import EXIT_RANK_FAILURE, verdict
+from bench.execution.peers import describe_dead, is_gone, process_identity
 
 
 def _stat(pid: int) -> list[str]:

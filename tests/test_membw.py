@@ -2,7 +2,7 @@
 
 import torch
 
-from bench.health.probe import CopyKernel
+from bench.commands.health.probe import CopyKernel
 from kernels import membw
 
 GiB = 1024**3

@@ -1,4 +1,4 @@
-"""bench.power.nvml against a scripted fake pynvml, plus the real no-driver path."""
+"""bench.hardware.nvml against a scripted fake pynvml, plus the real no-driver path."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from fake_pynvml import (
     install,
 )
 
-from bench.power.nvml import (
+from bench.hardware.nvml import (
     NvmlCallFailed,
     NvmlUnavailable,
     decode_clock_event_reasons,
@@ -295,7 +295,7 @@ def test_open_nvml_on_this_machine_is_unavailable_or_works() -> None:
 
 def test_importing_the_modules_imports_neither_pynvml_nor_torch() -> None:
     code = (
-        "import sys, bench.power.nvml, bench.env, bench.power; "
+        "import sys, bench.hardware.nvml, bench.devices.environment, bench.power; "
         "print('pynvml' in sys.modules, 'torch' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -27,14 +27,14 @@ from fake_pynvml import (
 )
 
 from bench.devices.base import DeviceFacts, GpuIdentity
-from bench.env import capture_environment
-from bench.health.device import Reads, gpu_count_row, open_device
-from bench.health.model import FAIL, Thresholds
-from bench.health.nvml_checks import judge
+from bench.devices.environment import capture_environment
+from bench.commands.health.device import Reads, gpu_count_row, open_device
+from bench.commands.health.model import FAIL, Thresholds
+from bench.commands.health.nvml_checks import judge
 from bench.power.base import PowerUnavailable
 from bench.power.idle import measure_idle
 from bench.power.nvml_source import NvmlPowerSource
-from bench.timing import EnergyPolicy, measure_energy
+from bench.measuring.timing import EnergyPolicy, measure_energy
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 SYSTEM_CALLS = {"nvmlSystemGetDriverVersion", "nvmlSystemGetCudaDriverVersion"}

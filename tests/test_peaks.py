@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.devices.base import CpuIdentity, GpuIdentity
-from bench.peaks import (
+from bench.peaks.lookup import (
     MATH_MODES,
     AmbiguousPeakError,
     Peak,
@@ -69,7 +69,7 @@ def _device_of(row: PeakRow, name: str | None = None, **changes: object) -> GpuI
 # ------------------------------------------------------------------------------------------------
 # The CSV itself
 
-CSV_PATH = Path(__file__).resolve().parents[1] / "bench" / "peaks.csv"
+CSV_PATH = Path(__file__).resolve().parents[1] / "bench" / "peaks" / "peaks.csv"
 
 
 def test_csv_header_names_its_units() -> None:
@@ -330,7 +330,7 @@ def test_packaged_table_is_cached() -> None:
 
 def test_import_reads_nothing_and_imports_no_device_library() -> None:
     code = (
-        "import sys, bench.peaks as p; "
+        "import sys, bench.peaks.lookup as p; "
         "assert p._packaged_table.cache_info().currsize == 0; "
         "assert 'torch' not in sys.modules and 'pynvml' not in sys.modules"
     )

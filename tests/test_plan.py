@@ -3,8 +3,8 @@
 import pytest
 
 from bench.errors import UsageError
-from bench.plan import PolicyOverrides, RunPlan, split_list, split_shapes
-from bench.suites import SUITES, get_suite
+from bench.execution.plan import PolicyOverrides, RunPlan, split_list, split_shapes
+from bench.execution.suites import SUITES, get_suite
 
 MATMUL_8 = {"matmul": {"shape": ("8x8x8",)}}
 MATMUL_64 = {"matmul": {"shape": ("64x64x64",)}}

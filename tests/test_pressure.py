@@ -2,7 +2,7 @@
 
 import time
 
-from bench.pressure import PressureProbe, read_some_us
+from bench.measuring.pressure import PressureProbe, read_some_us
 
 PSI = "some avg10=1.00 avg60=2.00 avg300=3.00 total={}\nfull avg10=0.00 total=0\n"
 

@@ -6,7 +6,7 @@ import threading
 from rich.console import Console
 from rich.progress import Progress, TextColumn
 
-from bench.progress import EventProgress
+from bench.execution.progress import EventProgress
 
 
 def test_a_terminal_sees_every_change_and_no_thread_is_started():

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from bench.errors import UsageError
-from bench.record import (
+from bench.results.record import (
     REQUIRED_FIELDS,
     CaseResult,
     RunWriter,

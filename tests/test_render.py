@@ -1,5 +1,5 @@
-from bench.record import CaseResult
-from bench.render import percent, rate_unit, seconds, si, summary_rows
+from bench.results.record import CaseResult
+from bench.results.render import percent, rate_unit, seconds, si, summary_rows
 
 
 def test_si_scaling_and_unknowns():

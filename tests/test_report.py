@@ -10,11 +10,11 @@ from html.parser import HTMLParser
 import pytest
 from run_copies import DATA
 
-from bench.record import load_run
-from bench.report.build import build_report
-from bench.report.chain import Costs, efficiency_chain
-from bench.report.frame import case_dicts, device_pivot
-from bench.report.pytest_benchmark import to_pytest_benchmark
+from bench.results.record import load_run
+from bench.commands.report.build import build_report
+from bench.commands.report.chain import Costs, efficiency_chain
+from bench.results.frame import case_dicts, device_pivot
+from bench.commands.report.pytest_benchmark import to_pytest_benchmark
 
 GPU = DATA / "gpu-run"
 CPU = DATA / "cpu-run"

@@ -5,13 +5,13 @@ import contextlib
 import pytest
 import torch
 
-from bench.case import Case
+from kernels.case import Case
 from bench.devices.cpu import CpuBackend
-from bench.peaks import Peak
+from bench.peaks.lookup import Peak
 from bench.power.null import NullPowerSource
-from bench.render import summary_rows
-from bench.runner import run_case
-from bench.timing import Policy
+from bench.results.render import summary_rows
+from bench.execution.runner import run_case
+from bench.measuring.timing import Policy
 from kernels import matmul
 from kernels.base import Correctness, Prepared
 
@@ -153,7 +153,7 @@ def test_impossible_fraction_is_flagged(backend):
 
 
 def test_a_rate_within_2_percent_above_the_peak_is_timing_noise_not_a_wrong_peak():
-    from bench.metrics import PEAK_MARGIN, peak_exceeded
+    from bench.measuring.metrics import PEAK_MARGIN, peak_exceeded
 
     assert PEAK_MARGIN == 1.02
     assert peak_exceeded(1.019) is False and peak_exceeded(1.021) is True

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench import metrics
+from bench.measuring import metrics
 from kernels import scaling
 from kernels.spec import AxisError
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.stats import median_ci_ranks, quantile, rel_stdev, summarize
+from bench.measuring.stats import median_ci_ranks, quantile, rel_stdev, summarize
 
 samples = st.lists(st.floats(min_value=1e-9, max_value=10.0), min_size=1, max_size=300)
 

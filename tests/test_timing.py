@@ -6,7 +6,7 @@ import pytest
 from clock_backend import ClockBackend, FakeClock, ScriptedCall
 
 from bench.devices.base import Unsupported
-from bench.timing import Policy, StoppingRule, calls_per_sample, is_trending, measure
+from bench.measuring.timing import Policy, StoppingRule, calls_per_sample, is_trending, measure
 
 FAST = dict(warmup_min_s=0.1, warmup_max_s=2.0)
 

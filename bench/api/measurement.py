@@ -1,6 +1,6 @@
 """bench.measure(): a caller's function through the runner that measures every run case.
 
-The function is dressed as a one-case kernel and handed to bench.runner.run_case with the
+The function is dressed as a one-case kernel and handed to bench.execution.runner.run_case with the
 run's own timing policy, peak lookup, stored ceiling and energy phase, so a Measurement's
 figures come from the code that writes cases.jsonl and carry its field names.
 """
@@ -296,14 +296,14 @@ def _run(
     baselines: str | Path | None,
 ) -> tuple[Any, tuple[float, ...], list[str]]:
     """run_case on the callable: (its CaseResult, raw samples, notes to add to warnings)."""
-    from bench.case import Case
-    from bench.ceiling.model import MeasuredPeak
-    from bench.ceiling.session import load_for_run
-    from bench.ceiling.store import DEFAULT_BASELINES
-    from bench.peaks import Peak, resolve_peak
-    from bench.plan import PolicyOverrides, RunPlan
-    from bench.runner import run_case
-    from bench.timing import default_energy_policy
+    from kernels.case import Case
+    from bench.results.ceiling_model import MeasuredPeak
+    from bench.commands.ceiling.session import load_for_run
+    from bench.results.blessed.ceiling import DEFAULT_BASELINES
+    from bench.peaks.lookup import Peak, resolve_peak
+    from bench.execution.plan import PolicyOverrides, RunPlan
+    from bench.execution.runner import run_case
+    from bench.measuring.timing import default_energy_policy
 
     facts = backend.facts()
     name = _name_of(fn)

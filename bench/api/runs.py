@@ -1,6 +1,6 @@
 """bench.run() and bench.load_runs(): `flopwatt run` and its run folders, from a notebook.
 
-run() goes through the same session as the CLI (bench.session.execute), so its run folder
+run() goes through the same session as the CLI (bench.execution.session.execute), so its run folder
 is the one `flopwatt run` writes and `flopwatt report` and `compare` read.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.api import inputs
-from bench.job import Job
+from bench.execution.job import Job
 
 DEFAULT_OUT = Path("results/runs")
 
@@ -42,7 +42,7 @@ def run(
 ) -> Any:
     """Run a bench.RunPlan as `flopwatt run` would and return the loaded run.
 
-    The result is a bench.record.Run: `.path` (the run folder under `out`), `.meta`
+    The result is a bench.results.record.Run: `.path` (the run folder under `out`), `.meta`
     (run.json; `.meta["status"]` is "complete", or "interrupted" after Ctrl-C, with every
     finished case kept) and `.cases` (one pandas row per case, columns as in cases.jsonl).
     device and power as for bench.measure; baselines is where stored ceilings are read
@@ -60,10 +60,10 @@ def run(
     from rich.console import Console
 
     from bench.errors import UsageError, check_writable
-    from bench.plan import RunPlan
-    from bench.record import load_run
-    from bench.session import PowerSetup, execute
-    from bench.timing import default_energy_policy
+    from bench.execution.plan import RunPlan
+    from bench.results.record import load_run
+    from bench.execution.session import PowerSetup, execute
+    from bench.measuring.timing import default_energy_policy
 
     if not isinstance(plan, RunPlan):
         raise ValueError(f"run() needs a bench.RunPlan, got {type(plan).__name__}")
@@ -102,7 +102,7 @@ def run(
 
 def _open_job(plan: Any, backend: Any) -> _ApiJob:
     """One rank, with a process group of one when a collective case needs it (as the CLI)."""
-    from bench.distributed import SINGLE
+    from bench.execution.ranks import SINGLE
     from kernels import get_spec
 
     cases = plan.cases(backend.kind, backend.label)
@@ -129,7 +129,7 @@ def load_runs(paths: Any) -> Any:
     """
     import pandas as pd
 
-    from bench.record import load_run
+    from bench.results.record import load_run
 
     items = [paths] if isinstance(paths, str | os.PathLike) or hasattr(paths, "cases") else paths
     if not isinstance(items, Iterable):

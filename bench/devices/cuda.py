@@ -17,7 +17,7 @@ import torch
 
 from bench.devices.base import DeviceFacts, GpuIdentity, Unsupported
 from bench.devices.flush import CacheFlush, flush_size
-from bench.power.nvml import NvmlDevice, NvmlUnavailable, open_nvml
+from bench.hardware.nvml import NvmlDevice, NvmlUnavailable, open_nvml
 
 # torch.cuda._sleep cycles queued after the flush's sync: ~25 us at 2 GHz, longer than the
 # host takes to queue the start mark and a call, so the GPU never idles waiting for them.

@@ -28,8 +28,8 @@ def _env_list(name: str) -> tuple[str, ...]:
 
 
 def flopwatt_plan() -> Any:
-    """The cases `flopwatt run` would measure with the same choices (bench.plan.RunPlan)."""
-    from bench.plan import PolicyOverrides, RunPlan
+    """The cases `flopwatt run` would measure with the same choices (bench.execution.plan.RunPlan)."""
+    from bench.execution.plan import PolicyOverrides, RunPlan
 
     timeout = os.environ.get("FLOPWATT_TIMEOUT_S")
     return RunPlan(

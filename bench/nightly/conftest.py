@@ -30,7 +30,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def flopwatt_device() -> Any:
     """The backend, the power source and the device facts, opened once for the session."""
     from bench.devices import get_backend
-    from bench.env import capture_environment
+    from bench.devices.environment import capture_environment
     from bench.power import open_power_source
 
     backend = get_backend(device_spec())

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench.report.pytest_benchmark import SampleClock
+from bench.commands.report.pytest_benchmark import SampleClock
 
 CLOCK = SampleClock()
 pytestmark = pytest.mark.benchmark(**CLOCK.mark_options())
@@ -37,9 +37,9 @@ def extra_info(r: Any) -> dict[str, Any]:
 
 def test_kernel(benchmark: Any, flopwatt_case: Any, flopwatt_device: Any) -> None:
     from bench.nightly import flopwatt_plan
-    from bench.peaks import resolve_peak
-    from bench.runner import run_case
-    from bench.timing import default_energy_policy
+    from bench.peaks.lookup import resolve_peak
+    from bench.execution.runner import run_case
+    from bench.measuring.timing import default_energy_policy
     from kernels import get_kernel
 
     backend, power = flopwatt_device

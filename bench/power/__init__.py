@@ -1,4 +1,4 @@
-"""Power sources, chosen once by the CLI. bench/power/nvml.py is the only pynvml import.
+"""Power sources, chosen once by the CLI. bench/hardware/nvml.py is the only pynvml import.
 
 `auto` takes the best source the device has and records why it skipped the better ones:
 on CUDA NVML, then an estimate from the peak table's TDP; on a CPU RAPL, then an estimate
@@ -31,7 +31,7 @@ class PowerChoice:
 
 
 def _gpu_tdp(identity: GpuIdentity) -> tuple[float | None, str]:
-    from bench.peaks import row_for
+    from bench.peaks.lookup import row_for
 
     row, why = row_for(identity)
     if row is None:

@@ -21,7 +21,7 @@ from bench.power.base import (
     PowerSample,
     PowerUnavailable,
 )
-from bench.power.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
+from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
 from bench.power.sampler import DEFAULT_RATE_HZ, Sampler, probe_update_period, trapezoid_energy
 
 SCOPE = "GPU board (NVML)"

@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from bench.record import REQUIRED_FIELDS
+from bench.results.record import REQUIRED_FIELDS
 
 OUT = Path(__file__).resolve().parent / "gpu-run"
 CLOCK = 1.755e9

@@ -3,11 +3,11 @@
 import pytest
 
 from bench.devices import get_backend
-from bench.distributed import SINGLE
-from bench.job import Job
-from bench.peaks import link_peak
-from bench.runner import run_case
-from bench.timing import Policy
+from bench.execution.ranks import SINGLE
+from bench.execution.job import Job
+from bench.peaks.lookup import link_peak
+from bench.execution.runner import run_case
+from bench.measuring.timing import Policy
 from kernels import allreduce
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]

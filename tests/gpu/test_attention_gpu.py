@@ -7,10 +7,10 @@ import torch
 
 from bench.devices import get_backend
 from bench.devices.base import Unsupported
-from bench.peaks import resolve_peak
+from bench.peaks.lookup import resolve_peak
 from bench.power.null import NullPowerSource
-from bench.runner import run_case
-from bench.timing import Policy
+from bench.execution.runner import run_case
+from bench.measuring.timing import Policy
 from kernels import attention
 
 pytestmark = pytest.mark.gpu

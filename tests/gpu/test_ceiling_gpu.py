@@ -6,11 +6,11 @@ from dataclasses import replace
 import pytest
 import torch
 
-from bench.ceiling.measure import MatmulProbe, measure_memory, unsupported_dtype
-from bench.ceiling.presets import get_preset
-from bench.ceiling.search import search
+from bench.commands.ceiling.measure import MatmulProbe, measure_memory, unsupported_dtype
+from bench.commands.ceiling.presets import get_preset
+from bench.commands.ceiling.search import search
 from bench.devices import get_backend
-from bench.peaks import resolve_peak
+from bench.peaks.lookup import resolve_peak
 from kernels import matmul
 
 pytestmark = pytest.mark.gpu

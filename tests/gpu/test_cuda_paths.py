@@ -6,12 +6,12 @@ import pytest
 import torch
 
 from bench.devices import get_backend
-from bench.env import capture_environment
-from bench.peaks import find_row, resolve_peak
-from bench.plausibility import MATMUL_DTYPES, supported_dtypes
+from bench.devices.environment import capture_environment
+from bench.peaks.lookup import find_row, resolve_peak
+from bench.results.plausibility import MATMUL_DTYPES, supported_dtypes
 from bench.power.null import NullPowerSource
-from bench.runner import run_case
-from bench.timing import Policy, measure
+from bench.execution.runner import run_case
+from bench.measuring.timing import Policy, measure
 from kernels import matmul
 
 pytestmark = pytest.mark.gpu

@@ -9,11 +9,11 @@ from dataclasses import replace
 import pytest
 
 from bench.devices import get_backend
-from bench.health.device import Reads, open_device
-from bench.health.model import NA, PASS, Thresholds
-from bench.health.nvml_checks import judge
-from bench.health.probe import default_settings, measure_device
-from bench.timing import Policy
+from bench.commands.health.device import Reads, open_device
+from bench.commands.health.model import NA, PASS, Thresholds
+from bench.commands.health.nvml_checks import judge
+from bench.commands.health.probe import default_settings, measure_device
+from bench.measuring.timing import Policy
 
 pytestmark = pytest.mark.gpu
 

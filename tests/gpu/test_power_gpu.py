@@ -5,12 +5,12 @@ import threading
 import pytest
 
 from bench.devices import get_backend
-from bench.peaks import find_row, resolve_peak
+from bench.peaks.lookup import find_row, resolve_peak
 from bench.power import open_power_source
 from bench.power.base import NVML_COUNTER
 from bench.power.idle import measure_idle
-from bench.runner import run_case
-from bench.timing import EnergyPolicy, Policy, measure_energy
+from bench.execution.runner import run_case
+from bench.measuring.timing import EnergyPolicy, Policy, measure_energy
 from kernels import matmul
 
 pytestmark = pytest.mark.gpu

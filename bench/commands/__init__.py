@@ -1,0 +1,1 @@
+"""The commands flopwatt's CLI offers, one package or module each."""

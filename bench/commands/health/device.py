@@ -1,0 +1,210 @@
+"""One rank's part of a health check: its device read idle, loaded and after, and measured.
+
+Every rank runs this at the same time on its own device (the way GPUs work in production:
+a GPU that is fine alone may not be fine while seven neighbours heat the chassis and share
+the power supply). The allreduce across ranks runs between the load and the last NVML read,
+so that link errors it causes are counted. Nothing here raises for a faulty device: a GPU
+that is lost or computes wrong becomes FAIL rows in its DeviceRecord.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import asdict, replace
+from typing import Any
+
+from bench.devices.base import Backend, GpuIdentity
+from bench.commands.health.model import FAIL, JOB, NA, PASS, Check, DeviceRecord, Thresholds, na
+from bench.commands.health.nvml_checks import judge, read_after, read_idle, read_load, unavailable
+from bench.commands.health.probe import Canary, Measured, ProbeSettings, library_versions, measure_device
+from bench.execution.job import Job
+from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
+from bench.execution.runner import CaseOutcome, first_line
+
+
+def open_device(facts: Any) -> tuple[Nvml | None, NvmlDevice | None, str]:
+    """NVML and this rank's GPU in it (matched by UUID or bus id), or why there is none."""
+    if not isinstance(facts.identity, GpuIdentity):
+        return None, None, f"the device is a {facts.kind}: NVML checks need an NVIDIA GPU"
+    from bench.devices.environment import match_device
+
+    try:
+        nvml = open_nvml()
+    except NvmlUnavailable as exc:
+        return None, None, str(exc)
+    try:
+        device, how = match_device(nvml, facts)
+    except NvmlCallFailed as exc:
+        return nvml, None, f"lost at start: {exc}"
+    return nvml, device, how
+
+
+class Reads:
+    """The three NVML reads of one device and whether it was lost on the way."""
+
+    def __init__(self, device: NvmlDevice | None, lost: str | None) -> None:
+        self.device, self.lost = device, lost
+        self.idle: dict[str, Any] = {}
+        self.load: dict[str, Any] = {}
+        self.after: dict[str, Any] = {}
+
+    @property
+    def usable(self) -> bool:
+        return self.device is not None and self.lost is None
+
+    def read_idle(self) -> None:
+        if self.usable:
+            self.idle, self.lost = read_idle(self.device)  # type: ignore[arg-type]
+
+    def read_load(self) -> None:
+        if self.usable:
+            self.load, self.lost = read_load(self.device)  # type: ignore[arg-type]
+
+    def read_after(self) -> None:
+        if self.usable:
+            self.after, self.lost = read_after(self.device, self.idle)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The raw readings, [value, reason] each, for run.json."""
+        return {"idle": self.idle, "load": self.load, "after": self.after, "lost": self.lost}
+
+
+def gpu_count_row(nvml: Nvml | None, reason: str, expect: int | None) -> Check:
+    """How many GPUs the driver sees on this node, against --expect-gpus or CUDA's count."""
+    name = "gpu count"
+    if nvml is None:
+        return na(JOB, name, reason)
+    count, why = nvml.device_count_reading()
+    if count is None:
+        return na(JOB, name, str(why))
+    if expect is not None:
+        verdict = PASS if count == expect else FAIL
+        why = "as expected" if count == expect else "a GPU is missing or extra: off the bus?"
+        return Check(JOB, name, count, f"{expect} (--expect-gpus)", verdict, why)
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        why = "CUDA_VISIBLE_DEVICES hides GPUs from CUDA: give --expect-gpus N to check"
+        return Check(JOB, name, count, "--expect-gpus N", NA, why)
+    import torch
+
+    cuda = torch.cuda.device_count()
+    if count != cuda:
+        why = f"NVML sees {count} GPUs and CUDA {cuda}: one is listed but unusable"
+        return Check(JOB, name, count, f"{cuda} (CUDA's count)", FAIL, why)
+    return Check(JOB, name, count, f"{cuda} (CUDA's count)", PASS, "NVML and CUDA agree")
+
+
+def _allreduce(
+    job: Job, backend: Backend, settings: ProbeSettings, problem: str | None, limit_s: float
+) -> tuple[CaseOutcome | None, str | None]:
+    """The allreduce across every rank, unless some rank's device is already known bad (a
+    lost GPU would hang NCCL): the ranks agree first, through the store."""
+    if job.world_size == 1:
+        return None, None
+    answers = job.collect("health/allreduce-ready", problem, limit_s)
+    decision = None
+    for rank, answer in enumerate(answers):
+        if answer is not None:
+            decision = f"rank {rank}: {answer}"
+            break
+    decision = job.share("health/allreduce-go", decision, limit_s)
+    if decision is not None:
+        return None, f"skipped, {decision}"
+    from bench.execution.collective_runner import run_collective_case
+    from bench.measuring.collective_timing import CollectivePolicy
+    from bench.peaks.lookup import link_peak
+    from kernels import allreduce
+
+    case = allreduce.make_case(
+        {"bytes": settings.allreduce_bytes},
+        "fp32",
+        backend.label,
+        options={"collective": "allreduce", "place": "in"},
+    )
+    case = replace(case, world_size=job.world_size)
+    policy = CollectivePolicy(target_s=settings.collective_target_s, event_calls=10)
+    link = link_peak(backend.facts().identity)
+    return run_collective_case(case, "allreduce", allreduce, backend, link, policy=policy), None
+
+
+def _unfit(reads: Reads, measured: Measured) -> str | None:
+    """Why this device must sit the allreduce out (a lost GPU would hang NCCL), or None."""
+    if reads.lost:
+        return f"GPU {reads.lost}"
+    if not measured.outcomes:
+        return measured.rows[0].reason
+    failed = next((o.result for o in measured.outcomes if o.result.status == "failed"), None)
+    return None if failed is None else f"{failed.kernel} failed: {failed.reason}"
+
+
+def check_device(
+    job: Job,
+    backend: Backend,
+    settings: ProbeSettings,
+    thresholds: Thresholds,
+    *,
+    flip_bit: bool = False,
+    expect_gpus: int | None = None,
+    limit_s: float = 120.0,
+) -> tuple[DeviceRecord, CaseOutcome | None, str | None]:
+    """This rank's DeviceRecord, and the job's allreduce (or why it did not run)."""
+    from bench.results.blessed.paths import sku_key
+    from bench.execution.session import _identity_dict
+
+    facts = backend.facts()
+    label = backend.label
+    nvml, device, reason = open_device(facts)
+    reads = Reads(device, reason if reason.startswith("lost") else None)
+    try:
+        reads.read_idle()
+        try:
+            measured = measure_device(
+                backend, settings, reads.read_load if reads.usable else None, flip_bit
+            )
+        except (RuntimeError, MemoryError) as exc:  # the device broke outside a case
+            why = f"the device failed: {first_line(exc)}"
+            row = Check(label, "device runs work", None, "matmul and copy run", FAIL, why)
+            measured = Measured(rows=[row], canary=Canary(reason=why))
+        job_outcome, skip = _allreduce(job, backend, settings, _unfit(reads, measured), limit_s)
+        reads.read_after()
+        if reads.device is None and reads.lost is None:
+            rows = unavailable(label, reason)
+        else:
+            rows = judge(label, reads.idle, reads.load, reads.after, reads.lost, thresholds)
+        rows += measured.rows
+        if job.ctx.local_rank == 0:
+            count = gpu_count_row(nvml, reason, expect_gpus)
+            count.reason = f"{socket.gethostname()}: {count.reason}"
+            rows.append(count)
+        versions = library_versions(facts, nvml.driver_version() if nvml else None)
+        versions["cuda_driver"] = nvml.cuda_driver_version() if nvml else None
+        versions["vbios"] = reads.idle.get("vbios", (None, None))[0]
+        if nvml is None or reads.device is None:
+            versions["nvml_reason"] = reason
+    finally:
+        if nvml is not None:
+            nvml.close()
+    for row in rows:
+        if row.device != JOB:  # the GPU count is the node's; its reason names the host
+            row.rank = job.ctx.rank
+    record = DeviceRecord(
+        rank=job.ctx.rank,
+        host=socket.gethostname(),
+        device=label,
+        sku=sku_key(facts.identity),
+        versions=versions,
+        rows=rows,
+        cases=[asdict(o.result) for o in measured.outcomes],
+        samples=[o.sample_columns() for o in measured.outcomes],
+        canary=measured.canary.as_dict(),
+        facts={"identity": _identity_dict(facts.identity), **facts.extra},
+        readings=reads.as_dict(),
+    )
+    return record, job_outcome, skip
+
+
+def failed_record(rank: int, device: str, reason: str) -> DeviceRecord:
+    """What rank 0 records for a rank that sent no report: it died or hung."""
+    row = Check(device, "rank reported", None, "a report within the timeout", FAIL, reason)
+    row.rank = rank
+    return DeviceRecord(rank=rank, host="?", device=device, sku="unknown", versions={}, rows=[row])

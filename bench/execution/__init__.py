@@ -1,0 +1,1 @@
+"""The run machinery: plan, session, the case runner and the ranks of a job."""

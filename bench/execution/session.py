@@ -1,0 +1,255 @@
+"""One `flopwatt run`: cases through the runner into a run folder, with progress and Ctrl-C.
+
+Every case is written the moment it finishes. Ctrl-C (or SIGTERM) stops after marking the
+run `interrupted` in run.json; kill -9 leaves run.json saying `running`, and cases.jsonl
+still holds every finished case.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import socket
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.commands.ceiling.render import ceiling_line
+from bench.commands.ceiling.session import ceilings_for_run
+from bench.devices.base import Backend
+from bench.execution.ranks import RankFailure
+from bench.devices.environment import capture_environment
+from bench.execution.job import EXIT_RANK_FAILURE, Job
+from bench.peaks.lookup import link_peak, resolve_peak
+from bench.execution.plan import RunPlan
+from bench.power import PowerChoice
+from bench.power.idle import measure_idle
+from bench.results.render import power_line, summary_table
+from bench.results.render_collectives import nccl_tests_table, scaling_table
+from bench.execution.runner import run_case
+from bench.measuring.timing import EnergyPolicy
+from kernels import get_kernel
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+EXIT_INTERRUPTED = 130
+LOST_RANK_GRACE_S = 1.0  # after a collective error, how long to look for a peer that died
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """Sortable and unique: UTC time, host, and a short random suffix."""
+    now = now or datetime.now(timezone.utc)
+    host = socket.gethostname().split(".")[0] or "host"
+    return f"{now:%Y%m%d-%H%M%S}-{host}-{uuid.uuid4().hex[:6]}"
+
+
+def safe_name(text: str) -> str:
+    """A case id that is also a portable file name (raw samples live in <case_id>.parquet)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@dataclass(frozen=True)
+class PowerSetup:
+    """The power source the CLI opened, and how the energy phase and idle baseline run."""
+
+    choice: PowerChoice
+    energy: EnergyPolicy
+    idle_s: float = 2.0
+
+
+def execute(
+    plan: RunPlan,
+    backend: Backend,
+    power_setup: PowerSetup,
+    out_parent: Path,
+    console: Any,
+    err: Any,
+    job: Job | None = None,
+    baselines: Path | None = None,
+) -> int:
+    """Run the plan on backend; return the process exit code.
+
+    In a multi-rank job every rank calls this; only rank 0 writes and prints (the CLI gives
+    the others quiet consoles).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+
+    from bench.execution.progress import EventProgress
+
+    job = job or Job()
+    cases = [replace(c, world_size=job.world_size) for c in plan.cases(backend.kind, backend.label)]
+    job.check_same_plan({"plan": asdict(plan), "power": power_setup.choice.requested})
+    policy = plan.policy(backend.kind)
+    facts = backend.facts()
+    power = power_setup.choice.source
+    energy = power_setup.energy if power.available else None
+    meta = _run_meta(plan, backend, policy, power_setup, job, len(cases))
+    writer = job.writer(out_parent / meta["run_id"], meta)
+    link = link_peak(facts.identity)
+
+    def peak_for(mode: str):
+        return resolve_peak(facts.identity, mode, plan.peak_overrides)
+
+    marks = None
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    status, code = "failed", 1  # until the loop ends normally: a crash is not "complete"
+    started = time.perf_counter()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with EventProgress(*columns, console=err) as progress:
+            task = progress.add_task("idle baseline", total=len(cases))
+            suite = plan.suite_for(backend.kind)
+            if suite.health_first:
+                from bench.commands.health.run import preflight
+
+                progress.update(task, description="health check")
+                marks = preflight(job, backend, writer, baselines)
+            ceilings = ceilings_for_run(
+                suite.measures_ceilings,
+                backend,
+                cases,
+                baselines,
+                meta,
+                lambda data: writer.update_meta(ceiling=data),
+                lambda text: progress.update(task, description=text),
+                err.print,
+            )
+            progress.update(task, description="idle baseline")
+            idle = measure_idle(power, power_setup.idle_s)
+            writer.update_meta(idle=idle.as_dict(), idle_by_rank=job.gather(idle.as_dict()))
+            for index, case in enumerate(cases):
+                label = f"{case.kernel} {case.label()} {case.dtype}"
+                progress.update(task, description=label)
+                case_id = safe_name(f"{index:04d}-{case.kernel}-{case.dtype}-{case.label()}")
+                job.meet(f"case {case_id}")
+                kernel = get_kernel(case.kernel)
+                outcome = run_case(
+                    case,
+                    case_id,
+                    kernel,
+                    backend,
+                    power,
+                    policy,
+                    peak_for,
+                    energy=energy,
+                    idle_power_w=idle.power_w,
+                    link_peak=link,
+                    measured_peak_for=ceilings.lookup,
+                )
+                collective = getattr(kernel, "COLLECTIVE", False)
+                if collective and outcome.result.status == "failed":
+                    _raise_if_ranks_lost(job)  # a dead peer is no failed case: not written
+                if marks is not None:
+                    marks.mark(outcome.result, collective)
+                job.deliver(outcome, collective, writer)
+                progress.advance(task)
+        status, code = "complete", 0
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # stopping already: finish the wrap-up
+        # The elastic launcher SIGTERMs every rank as soon as one dies: say which one died.
+        lost = job.lost_ranks()
+        if lost is None:
+            status, code = "interrupted", EXIT_INTERRUPTED
+        else:
+            status, code = "rank_failure", EXIT_RANK_FAILURE
+            err.print(f"flopwatt: error: {lost}; rank {job.ctx.rank} stops")
+    except RankFailure as exc:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the launcher's SIGTERM is on its way
+        status, code = "rank_failure", EXIT_RANK_FAILURE
+        lost = job.lost_ranks(wait_s=LOST_RANK_GRACE_S)
+        err.print(f"flopwatt: error: {lost or exc}; rank {job.ctx.rank} stops")
+    finally:
+        # A rank of a failed job keeps ignoring SIGTERM until it exits: the launcher sends one
+        # to every rank still alive, and it must not turn exit 3 into death by signal.
+        if not (status == "rank_failure" and job.ctx.distributed):
+            signal.signal(signal.SIGTERM, previous)
+        writer.finish(
+            status,
+            finished_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            duration_s=time.perf_counter() - started,
+        )
+    title = f"flopwatt {plan.suite} on {backend.label} ({_device_name(facts.identity)})"
+    _print_results(console, writer, power, title)
+    if marks is not None and job.is_root:
+        console.print(marks.line)
+        if marks.failed and code == 0:
+            code = 1  # the run is complete, but a GPU failed its health check
+    done = len(writer.results)
+    if status != "complete" and job.is_root:
+        err.print(f"{status}: {done} results of {len(cases)} cases saved in {writer.run_dir}")
+    else:
+        console.print(f"{done} results -> {writer.run_dir}")
+    return code
+
+
+def _raise_if_ranks_lost(job: Job) -> None:
+    lost = job.lost_ranks(wait_s=LOST_RANK_GRACE_S)
+    if lost is not None:
+        raise lost
+
+
+def _run_meta(
+    plan: RunPlan, backend: Backend, policy: Any, power_setup: PowerSetup, job: Job, n_planned: int
+) -> dict[str, Any]:
+    """run.json as the run starts: command, device, policy, power source, environment."""
+    facts, power = backend.facts(), power_setup.choice.source
+    meta = {
+        "run_id": new_run_id(),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["flopwatt", *sys.argv[1:]]),
+        "suite": plan.suite,
+        "device": backend.label,
+        "device_facts": {"identity": _identity_dict(facts.identity), **facts.extra},
+        "policy": asdict(policy),
+        "peak_overrides": plan.peak_overrides,
+        "power_source": {
+            **power.describe(),
+            "requested": power_setup.choice.requested,
+            "skipped": power_setup.choice.skipped,
+        },
+        "energy_policy": asdict(power_setup.energy) if power.available else None,
+        "environment": capture_environment(facts, project_root=PROJECT_ROOT),
+        "n_planned": n_planned,
+        "world_size": job.world_size,
+        "launcher": job.ctx.source,
+    }
+    if job.ctx.distributed:
+        mine = {"device_facts": meta["device_facts"], "host": socket.gethostname()}
+        meta["ranks"] = job.gather(mine)
+    return meta
+
+
+def _print_results(console: Any, writer: Any, power: Any, title: str) -> None:
+    """The summary table and, where the run has them, the collective and scaling tables."""
+    console.print(summary_table(writer.results, title))
+    console.print(power_line(power, writer.meta.get("idle")))
+    console.print(ceiling_line(writer.meta.get("ceiling")))
+    collectives = [r for r in writer.results if "collective" in r.params]
+    if collectives:
+        console.print(nccl_tests_table(collectives))
+    studies = [r for r in writer.results if r.scaling]
+    if studies:
+        console.print(scaling_table(studies))
+
+
+def _identity_dict(identity: Any) -> dict[str, Any]:
+    data = asdict(identity)
+    if "flags" in data:
+        data["flags"] = sorted(data["flags"])
+    return data
+
+
+def _device_name(identity: Any) -> str:
+    return getattr(identity, "name", None) or getattr(identity, "model", None) or "unknown"

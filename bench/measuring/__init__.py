@@ -1,0 +1,1 @@
+"""Measuring: the timing engine, the energy window, statistics and formulas."""

@@ -1,0 +1,1 @@
+"""Peak rates: the datasheet table and the formulas for SKUs it lacks."""

@@ -1,0 +1,580 @@
+"""Dense spec peaks: the denominator of every "fraction of peak" the harness reports.
+
+A peak is only as good as its provenance, so every `Peak` carries where it came from: the
+datasheet row of this exact SKU (`bench/peaks/peaks.csv`), a formula from the device's own SM count
+and clock (`derived`), the user (`--peak`), or `None` with the reason it is unknown. Lookup is by
+exact device name and compute capability: substring matching has put A100 numbers on A10s and
+A10 numbers on A10Gs in other tools. Never falls back to another SKU's numbers.
+
+Pure data and lookup: no torch, no NVML, no I/O at import time (the CSV is read on first use).
+Rates per clock and the tensor-clock factors come from shared/reference/research-peaks.md §3-§4.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+
+from bench.peaks.arch_rates import AMD_RATES, NVIDIA_RATES, TENSOR_CLOCK_FACTOR
+from bench.devices.base import CpuIdentity, GpuIdentity
+
+MATH_MODES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+"""Math modes a peak exists for; fp8 = e4m3 with fp32 accumulation, int8 counts ops."""
+
+TENSOR_MODES = frozenset({"tf32", "bf16", "fp16", "fp8", "int8"})
+"""Modes that run on tensor cores / matrix units (where Hopper/Blackwell use a lower clock)."""
+
+_MODE_COLUMNS = {
+    "fp64": "fp64_tflops",
+    "fp32": "fp32_tflops",
+    "tf32": "tf32_tflops",
+    "bf16": "bf16_tflops",
+    "fp16": "fp16_tflops",
+    "fp8": "fp8_tflops",
+    "int8": "int8_tops",
+}
+_CSV_COLUMNS = (
+    "vendor",
+    "sku",
+    "match_names",
+    "arch",
+    "compute_capability",
+    "gcn_arch",
+    "sm_count",
+    "boost_clock_mhz",
+    "fp64_tflops",
+    "fp64_tensor_tflops",
+    "fp32_tflops",
+    "tf32_tflops",
+    "bf16_tflops",
+    "fp16_tflops",
+    "fp8_tflops",
+    "int8_tops",
+    "mem_gb",
+    "mem_bw_gbs",
+    "tdp_w",
+    "link_bidir_gbs",
+    "source",
+)
+
+
+@dataclass(frozen=True)
+class Peak:
+    """A peak rate with its provenance, so every fraction of peak can say what it divided by."""
+
+    ops_per_s: float | None
+    source: str | None  # "datasheet" | "derived" | "user" | None (unknown)
+    detail: str  # provenance (sku + URL, or the formula with every factor), or why it is None
+    spec_clock_hz: float | None  # the clock the peak assumes, for clock-adjusted fractions
+
+
+@dataclass(frozen=True)
+class PeakRow:
+    """One SKU as the runtime names it, in SI units (ops/s, bytes/s, bytes, W)."""
+
+    vendor: str
+    sku: str
+    match_names: tuple[str, ...]
+    arch: str
+    compute_capability: str | None
+    gcn_arch: str | None
+    sm_count: int | None
+    boost_clock_hz: float | None
+    ops_per_s: Mapping[str, float]  # math mode -> dense ops/s; modes without a rate are absent
+    fp64_tensor_ops_per_s: float | None  # FP64 tensor-core / matrix rate (what DGEMM uses)
+    mem_bytes_per_s: float | None
+    mem_bytes: float | None
+    tdp_w: float | None
+    link_bidir_bytes_per_s: float | None
+    source: str
+
+
+class AmbiguousPeakError(ValueError):
+    """Two rows match one device: the table is wrong, and guessing would hide it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def _scaled(text: str, exponent: int, column: str, line: int) -> float | None:
+    """Parse a decimal cell and scale it by 10**exponent; empty means unknown (None).
+
+    Scaling by appending the exponent to the text keeps 66.9 TFLOPS exactly equal to 66.9e12.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+        scaled = float(f"{text}e{exponent}")
+    except ValueError:
+        raise ValueError(f"peaks table line {line}: {column}={text!r} is not a number") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"peaks table line {line}: {column}={text!r} must be positive")
+    return scaled
+
+
+def _optional_int(text: str, column: str, line: int) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit() or int(text) <= 0:
+        raise ValueError(f"peaks table line {line}: {column}={text!r} is not a positive integer")
+    return int(text)
+
+
+def _parse_row(raw: Mapping[str, str], line: int) -> PeakRow:
+    """One CSV record -> PeakRow, converting TFLOPS/GB/GB/s to SI units."""
+    ops = {}
+    for mode, column in _MODE_COLUMNS.items():
+        value = _scaled(raw[column], 12, column, line)
+        if value is not None:
+            ops[mode] = value
+    boost_mhz = _scaled(raw["boost_clock_mhz"], 6, "boost_clock_mhz", line)
+    return PeakRow(
+        vendor=raw["vendor"].strip(),
+        sku=raw["sku"].strip(),
+        match_names=tuple(n.strip() for n in raw["match_names"].split("|") if n.strip()),
+        arch=raw["arch"].strip(),
+        compute_capability=raw["compute_capability"].strip() or None,
+        gcn_arch=raw["gcn_arch"].strip() or None,
+        sm_count=_optional_int(raw["sm_count"], "sm_count", line),
+        boost_clock_hz=boost_mhz,
+        ops_per_s=MappingProxyType(ops),
+        fp64_tensor_ops_per_s=_scaled(raw["fp64_tensor_tflops"], 12, "fp64_tensor_tflops", line),
+        mem_bytes_per_s=_scaled(raw["mem_bw_gbs"], 9, "mem_bw_gbs", line),
+        mem_bytes=_scaled(raw["mem_gb"], 9, "mem_gb", line),
+        tdp_w=_scaled(raw["tdp_w"], 0, "tdp_w", line),
+        link_bidir_bytes_per_s=_scaled(raw["link_bidir_gbs"], 9, "link_bidir_gbs", line),
+        source=raw["source"].strip(),
+    )
+
+
+def _parse_table(text: str) -> tuple[PeakRow, ...]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in _CSV_COLUMNS if c not in (reader.fieldnames or ())]
+    if missing:
+        raise ValueError(f"peaks table lacks columns: {', '.join(missing)}")
+    # line 1 is the header, so the first record is on line 2
+    return tuple(_parse_row(raw, line) for line, raw in enumerate(reader, start=2))
+
+
+@functools.lru_cache(maxsize=1)
+def _packaged_table() -> tuple[PeakRow, ...]:
+    text = resources.files("bench.peaks").joinpath("peaks.csv").read_text(encoding="utf-8")
+    return _parse_table(text)
+
+
+def load_table(path: Path | None = None) -> tuple[PeakRow, ...]:
+    """The peak table: the packaged bench/peaks/peaks.csv (read once, cached) or the CSV at path."""
+    if path is None:
+        return _packaged_table()
+    return _parse_table(Path(path).read_text(encoding="utf-8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Lookup
+
+
+def _normalise_name(name: str) -> str:
+    """Strip, collapse whitespace, casefold: drivers differ in case and spacing, not in words."""
+    return " ".join(name.split()).casefold()
+
+
+def _normalise_cc(cc: str | None) -> str | None:
+    return (cc or "").strip() or None
+
+
+def row_for(
+    device: GpuIdentity | CpuIdentity, table: Sequence[PeakRow] | None = None
+) -> tuple[PeakRow | None, str]:
+    """The device's table row, or (None, why it has none): a CPU, an ambiguous or unknown name."""
+    if isinstance(device, CpuIdentity):
+        return None, "the peak table lists GPUs, not CPUs"
+    try:
+        row = find_row(device.name, device.compute_capability, table)
+    except AmbiguousPeakError as exc:
+        return None, str(exc)
+    if row is None:
+        return None, f"{device.name} (cc {device.compute_capability}) is not in the peak table"
+    return row, row.sku
+
+
+def find_row(
+    name: str, compute_capability: str | None, table: Sequence[PeakRow] | None = None
+) -> PeakRow | None:
+    """The row whose match_names holds this exact (normalised) name and whose cc is equal.
+
+    Exact matching only: "NVIDIA L4" must never find the L40S row, nor "NVIDIA T400" the T4.
+    Raises AmbiguousPeakError when two rows match, since picking one would be a silent guess.
+    """
+    rows = load_table() if table is None else table
+    key = _normalise_name(name)
+    cc = _normalise_cc(compute_capability)
+    hits = [
+        row
+        for row in rows
+        if _normalise_cc(row.compute_capability) == cc
+        and any(_normalise_name(n) == key for n in row.match_names)
+    ]
+    if len(hits) > 1:
+        skus = ", ".join(repr(row.sku) for row in hits)
+        raise AmbiguousPeakError(f"{name!r} (cc {cc}) matches several peak rows: {skus}")
+    return hits[0] if hits else None
+
+
+def _gcn_base(gcn_arch: str | None) -> str | None:
+    """'gfx942:sramecc+:xnack-' -> 'gfx942'; the feature suffix does not change the rates."""
+    if not gcn_arch:
+        return None
+    return gcn_arch.split(":")[0].strip().casefold() or None
+
+
+def _first_url(source: str) -> str:
+    match = re.search(r"https?://\S+", source)
+    return match.group(0) if match else source.split(" ; ")[0]
+
+
+def _is_tensor_clock_arch(vendor: str, cc: str | None) -> bool:
+    """NVIDIA Hopper (9.0) and Blackwell (10.x) quote tensor peaks at a lower tensor clock."""
+    if vendor.casefold() != "nvidia" or cc is None:
+        return False
+    return cc == "9.0" or cc.startswith("10.")
+
+
+def _cc_key(cc: str | None) -> tuple[int, int] | None:
+    match = re.fullmatch(r"(\d+)\.(\d+)", (cc or "").strip())
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _row_rate(row: PeakRow, mode: str) -> int | None:
+    """Per-SM (per-CU) rate of the row's architecture for mode, pro tier; None if not known."""
+    if row.vendor.casefold() == "amd":
+        return AMD_RATES.get(_gcn_base(row.gcn_arch) or "", {}).get(mode)
+    key = _cc_key(row.compute_capability)
+    return NVIDIA_RATES.get(key, {}).get(mode, (None, None))[0] if key else None
+
+
+def _row_spec_clock(row: PeakRow, mode: str, peak: float) -> float | None:
+    """The clock the row's peak assumes: boost, or the implied tensor clock on Hopper/Blackwell."""
+    if mode not in TENSOR_MODES or not _is_tensor_clock_arch(row.vendor, row.compute_capability):
+        return row.boost_clock_hz
+    rate = _row_rate(row, mode)
+    if rate is None or row.sm_count is None:
+        return None
+    return peak / (row.sm_count * rate)
+
+
+def _datasheet_peak(gpu: GpuIdentity, row: PeakRow, mode: str) -> Peak:
+    notes = [f"{row.sku}: {_first_url(row.source)}"]
+    value = row.ops_per_s.get(mode)
+    if mode == "fp64" and row.fp64_tensor_ops_per_s is not None:
+        notes.append(
+            f"fp64 uses the FP64 tensor-core rate (DGEMM runs on it); vector rate {_fmt_ops(value)}"
+        )
+        value = row.fp64_tensor_ops_per_s
+    if value is None:
+        return Peak(None, None, f"{row.sku} has no {mode} rate in the datasheet", None)
+    spec_clock = _row_spec_clock(row, mode, value)
+    if row.source.upper().startswith("DERIVED"):
+        notes.append("the row itself is derived (no vendor datasheet)")
+    value, note = _partition_scale(gpu, row, value)
+    if note:
+        notes.append(note)
+    return Peak(value, "datasheet", " ; ".join(notes), spec_clock)
+
+
+def _partition_scale(gpu: GpuIdentity, row: PeakRow, value: float) -> tuple[float, str]:
+    """Scale a full-part peak to a MIG slice or partition (research-peaks §5.4)."""
+    unit = "CUs" if row.vendor.casefold() == "amd" else "SMs"
+    if row.sm_count is None:
+        return value, f"the table lists no {unit} for {row.sku}: {gpu.sm_count} not checked"
+    if 0 < gpu.sm_count < row.sm_count:
+        note = (
+            f"scaled by {gpu.sm_count}/{row.sm_count} {unit} "
+            f"(MIG slice or partition: the device has fewer {unit} than the full part)"
+        )
+        return value * gpu.sm_count / row.sm_count, note
+    if gpu.sm_count > row.sm_count:
+        note = (
+            f"device reports {gpu.sm_count} {unit}, more than the table's {row.sm_count}: "
+            "not scaled; check the SKU"
+        )
+        return value, note
+    return value, ""
+
+
+def _fmt_ops(value: float | None) -> str:
+    return "none" if value is None else f"{value / 1e12:g} TFLOP/s"
+
+
+def _tier(name: str) -> str:
+    """GeForce parts run FP32-accumulate tensor math at half rate (research-peaks §3, §7)."""
+    return "geforce" if "geforce" in name.casefold() else "pro"
+
+
+def _unknown_arch(gpu: GpuIdentity, what: str) -> Peak:
+    reason = f"unknown SKU {gpu.name!r} and no per-SM rate table for {what}: peak unknown"
+    warnings.warn(f"flopwatt peaks: {reason}", UserWarning, stacklevel=4)
+    return Peak(None, None, reason, None)
+
+
+@dataclass(frozen=True)
+class _ArchRates:
+    """Per-clock rates of one architecture and tier, with the words the detail needs."""
+
+    label: str  # "sm_90", "gfx942"
+    unit: str  # "SM" | "CU"
+    clock_name: str  # where the max clock comes from
+    tier: str  # "pro" | "geforce"
+    rates: Mapping[str, int | None]  # absent: no native path; None: rate not known
+    half_rate: frozenset[str]  # modes this tier runs at half the pro rate
+    tensor_clock_factor: float
+
+
+def _arch_rates(gpu: GpuIdentity) -> _ArchRates | str:
+    """The rate table for this GPU's architecture, or a description of what is unknown."""
+    vendor = gpu.vendor.casefold()
+    if vendor == "amd":
+        arch = _gcn_base(gpu.gcn_arch)
+        if arch is None or arch not in AMD_RATES:
+            return f"AMD gcn_arch {gpu.gcn_arch!r}"
+        rates = AMD_RATES[arch]
+        return _ArchRates(arch, "CU", "max engine clock", "pro", rates, frozenset(), 1.0)
+    if vendor != "nvidia":
+        return f"vendor {gpu.vendor!r}"
+    key = _cc_key(gpu.compute_capability)
+    if key is None or key not in NVIDIA_RATES:
+        return f"NVIDIA compute capability {gpu.compute_capability!r}"
+    tier = _tier(gpu.name)
+    pairs = NVIDIA_RATES[key]
+    return _ArchRates(
+        label=f"sm_{key[0]}{key[1]}",
+        unit="SM",
+        clock_name="NVML max SM clock",
+        tier=tier,
+        rates={m: pair[1 if tier == "geforce" else 0] for m, pair in pairs.items()},
+        half_rate=frozenset(m for m, (pro, geforce) in pairs.items() if pro != geforce),
+        tensor_clock_factor=TENSOR_CLOCK_FACTOR.get(key, 1.0),
+    )
+
+
+def _derived_gpu_peak(gpu: GpuIdentity, mode: str) -> Peak:
+    """SMs x max SM clock x per-SM rate (x tensor-clock factor), every factor in the detail."""
+    arch = _arch_rates(gpu)
+    if isinstance(arch, str):
+        return _unknown_arch(gpu, arch)
+    rate_mode = "fp64_tensor" if mode == "fp64" and "fp64_tensor" in arch.rates else mode
+    if rate_mode not in arch.rates:
+        return Peak(None, None, f"{arch.label} has no native {mode} path; peak undefined", None)
+    rate = arch.rates[rate_mode]
+    if rate is None:
+        reason = f"no known {mode} rate per {arch.unit} for {arch.label} {arch.tier} parts"
+        return Peak(None, None, reason, None)
+    if gpu.max_sm_clock_hz is None:
+        reason = f"unknown SKU {gpu.name!r} and no max SM clock to derive from"
+        return Peak(None, None, reason, None)
+    if gpu.sm_count < 1:
+        return Peak(None, None, f"device reports {gpu.sm_count} SMs; cannot derive", None)
+
+    factor = arch.tensor_clock_factor if mode in TENSOR_MODES else 1.0
+    spec_clock = gpu.max_sm_clock_hz * factor
+    return Peak(
+        gpu.sm_count * spec_clock * rate,
+        "derived",
+        _derived_detail(gpu, arch, mode, rate_mode, rate, factor),
+        spec_clock,
+    )
+
+
+def _derived_detail(
+    gpu: GpuIdentity, arch: _ArchRates, mode: str, rate_mode: str, rate: int, factor: float
+) -> str:
+    what = "OP" if mode == "int8" else "FLOP"
+    mode_label = "fp64 tensor" if rate_mode == "fp64_tensor" else mode
+    tier_note = ""
+    if arch.tier == "geforce" and rate_mode in arch.half_rate:
+        tier_note = ", GeForce tier: half-rate FP32 accumulate"
+    clock = gpu.max_sm_clock_hz or 0.0
+    detail = (
+        f"derived: {gpu.sm_count} {arch.unit}s x {clock / 1e9:g} GHz ({arch.clock_name}) x "
+        f"{rate} {what}/clk/{arch.unit} ({arch.label} {mode_label}{tier_note})"
+    )
+    if factor != 1.0:
+        detail += f" x {factor:g} tensor-clock factor"
+    return detail
+
+
+def gpu_peak(gpu: GpuIdentity, math_mode: str, table: Sequence[PeakRow] | None = None) -> Peak:
+    """Dense peak for this GPU: its datasheet row if the exact SKU is known, else derived."""
+    _check_mode(math_mode)
+    row = find_row(gpu.name, gpu.compute_capability, table)
+    if row is not None and _gcn_conflict(gpu, row):
+        row = None
+    if row is not None:
+        return _datasheet_peak(gpu, row, math_mode)
+    return _derived_gpu_peak(gpu, math_mode)
+
+
+def _gcn_conflict(gpu: GpuIdentity, row: PeakRow) -> bool:
+    """An AMD name match on a different gfx arch is a different chip: do not use its row."""
+    device, listed = _gcn_base(gpu.gcn_arch), _gcn_base(row.gcn_arch)
+    return device is not None and listed is not None and device != listed
+
+
+# ---------------------------------------------------------------------------------------------
+# CPU
+
+_X86 = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})
+_ARM = frozenset({"aarch64", "arm64", "armv8l"})
+
+
+def _cpu_rates(cpu: CpuIdentity) -> tuple[str, dict[str, tuple[int, str]]]:
+    """(isa name, mode -> (FLOP/cycle/core, what unit)) from the CPU's feature flags."""
+    arch, flags = cpu.arch.casefold(), cpu.flags
+    rates: dict[str, tuple[int, str]] = {}
+    if arch in _X86 and "avx512f" in flags:
+        isa = "AVX-512"
+        rates["fp32"] = (64, "AVX-512 FMA fp32, 2 FMA pipes assumed")
+        rates["fp64"] = (32, "AVX-512 FMA fp64, 2 FMA pipes assumed")
+        if "amx_bf16" in flags:
+            rates["bf16"] = (1024, "AMX-BF16 tiles")
+        elif "avx512_bf16" in flags:
+            rates["bf16"] = (128, "AVX512-BF16 dot product, 2 FMA pipes assumed")
+        if "avx512_fp16" in flags:
+            rates["fp16"] = (128, "AVX512-FP16 FMA, 2 FMA pipes assumed")
+        if "amx_int8" in flags:
+            rates["int8"] = (2048, "AMX-INT8 tiles")
+        elif "avx512_vnni" in flags:
+            rates["int8"] = (256, "AVX512-VNNI, 2 FMA pipes assumed")
+        elif "avx_vnni" in flags:
+            rates["int8"] = (128, "AVX-VNNI, 2 FMA pipes assumed")
+    elif arch in _X86 and "avx2" in flags and "fma" in flags:
+        isa = "AVX2"
+        rates["fp32"] = (32, "AVX2 FMA fp32, 2 FMA pipes assumed")
+        rates["fp64"] = (16, "AVX2 FMA fp64, 2 FMA pipes assumed")
+        if "avx_vnni" in flags:
+            rates["int8"] = (128, "AVX-VNNI, 2 FMA pipes assumed")
+    elif arch in _ARM and "asimd" in flags:
+        isa = "NEON"
+        rates["fp32"] = (16, "NEON FMA fp32, 2 FMA pipes assumed")
+        rates["fp64"] = (8, "NEON FMA fp64, 2 FMA pipes assumed")
+    else:
+        isa = f"{cpu.arch} without AVX2+FMA, AVX-512 or NEON"
+    return isa, rates
+
+
+def cpu_peak(cpu: CpuIdentity, math_mode: str) -> Peak:
+    """Derived CPU peak: cores used x max clock x SIMD FLOPs per cycle per core."""
+    _check_mode(math_mode)
+    isa, rates = _cpu_rates(cpu)
+    if math_mode not in rates:
+        reason = f"no native {math_mode} unit on this CPU ({isa}); peak undefined"
+        return Peak(None, None, reason, None)
+    if cpu.max_clock_hz is None:
+        return Peak(None, None, f"CPU max clock unknown: {cpu.clock_source}", None)
+    if cpu.threads < 1:
+        return Peak(None, None, f"thread count {cpu.threads} is not positive", None)
+    cores = min(cpu.threads, cpu.physical_cores or cpu.threads)
+    per_cycle, unit = rates[math_mode]
+    what = "OP" if math_mode == "int8" else "FLOP"
+    detail = (
+        f"derived: {cores} cores x {cpu.max_clock_hz / 1e9:g} GHz ({cpu.clock_source}) x "
+        f"{per_cycle} {what}/cycle ({unit})"
+    )
+    if cpu.physical_cores is None:
+        detail += f"; physical core count unknown, assumed one core per thread ({cpu.threads})"
+    return Peak(cores * cpu.max_clock_hz * per_cycle, "derived", detail, cpu.max_clock_hz)
+
+
+# ---------------------------------------------------------------------------------------------
+# Overrides and dispatch
+
+_OVERRIDE_FORM = "expected MODE=OPS_PER_S, e.g. bf16=989e12"
+
+
+def _check_mode(math_mode: str) -> None:
+    if math_mode not in MATH_MODES:
+        raise ValueError(f"unknown math mode {math_mode!r}; valid: {', '.join(MATH_MODES)}")
+
+
+def parse_peak_override(text: str) -> tuple[str, float]:
+    """'bf16=989e12' -> ('bf16', 9.89e14); a one-line ValueError that says what is wrong."""
+    if "=" not in text:
+        raise ValueError(f"--peak {text!r}: missing '='; {_OVERRIDE_FORM}")
+    mode_text, _, value_text = text.partition("=")
+    mode = mode_text.strip().casefold()
+    if mode not in MATH_MODES:
+        raise ValueError(
+            f"--peak {text!r}: unknown math mode {mode_text.strip()!r} "
+            f"(valid: {', '.join(MATH_MODES)}); {_OVERRIDE_FORM}"
+        )
+    try:
+        value = float(value_text.strip())
+    except ValueError:
+        raise ValueError(
+            f"--peak {text!r}: {value_text.strip()!r} is not a number; {_OVERRIDE_FORM}"
+        ) from None
+    if not math.isfinite(value):
+        raise ValueError(f"--peak {text!r}: the value must be finite; {_OVERRIDE_FORM}")
+    if value <= 0:
+        raise ValueError(f"--peak {text!r}: the value must be positive; {_OVERRIDE_FORM}")
+    return mode, value
+
+
+def resolve_peak(
+    device: GpuIdentity | CpuIdentity,
+    math_mode: str,
+    overrides: Mapping[str, float] | None = None,
+    table: Sequence[PeakRow] | None = None,
+) -> Peak:
+    """The peak a result divides by: the user's override for this mode wins, else the lookup."""
+    _check_mode(math_mode)
+    for mode, value in (overrides or {}).items():
+        _check_mode(mode)
+        if not (math.isfinite(value) and value > 0):
+            raise ValueError(f"peak override {mode}={value!r} must be a positive finite number")
+    if overrides and math_mode in overrides:
+        value = float(overrides[math_mode])
+        return Peak(value, "user", f"--peak {math_mode}={value:g}", None)
+    if isinstance(device, CpuIdentity):
+        return cpu_peak(device, math_mode)
+    return gpu_peak(device, math_mode, table)
+
+
+@dataclass(frozen=True)
+class LinkPeak:
+    """The unidirectional GPU-to-GPU link peak that busbw is compared with, or why unknown."""
+
+    bytes_per_s: float | None
+    source: str | None  # "datasheet" | None
+    detail: str
+
+
+def link_peak(
+    device: GpuIdentity | CpuIdentity, table: Sequence[PeakRow] | None = None
+) -> LinkPeak:
+    """Half the bidirectional interconnect figure of the device's table row (nccl-tests' busbw
+    is unidirectional); None with the reason on a CPU or an unknown SKU."""
+    if isinstance(device, CpuIdentity):
+        return LinkPeak(None, None, "a CPU has no GPU link; gloo runs over the host")
+    row = find_row(device.name, device.compute_capability, table)
+    if row is None or row.link_bidir_bytes_per_s is None:
+        return LinkPeak(None, None, f"{device.name} has no link bandwidth in the peak table")
+    uni = row.link_bidir_bytes_per_s / 2
+    return LinkPeak(
+        uni,
+        "datasheet",
+        f"{row.sku}: {row.link_bidir_bytes_per_s / 1e9:g} GB/s "
+        "bidirectional / 2; busbw can exceed it under NVLink SHARP",
+    )

@@ -1,0 +1,1 @@
+"""Results: case records, run folders, blessed artefacts and their rendering."""

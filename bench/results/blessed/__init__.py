@@ -1,0 +1,1 @@
+"""Blessed artefacts: per-SKU baselines and ceilings."""

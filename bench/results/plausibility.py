@@ -1,0 +1,114 @@
+"""Rules that say whether a run's figures can be true, whatever the kernel.
+
+A wrong result, a device timer that recorded more time than passed on the wall clock, a rate
+above its peak, a board drawing no power or far above its TDP, an energy counter that
+disagrees with the integrated power: each is a line of evidence that something measured
+wrongly. The GPU check scripts add their kernel-specific anchors on top of these.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+from bench.results.blessed.paths import sku_key
+from bench.devices.base import GpuIdentity
+from bench.peaks.lookup import PeakRow, find_row
+from bench.results.record import Run, load_run
+from bench.results.render import percent
+from kernels.matmul_spec import DTYPES as MATMUL_DTYPES
+
+MAX_POWER_OF_TDP = 1.5
+MAX_ENERGY_DISAGREEMENT = 0.15
+WALL_SLACK = 1.001
+
+
+def known(value: Any) -> bool:
+    """Neither None nor NaN (pandas turns JSON nulls into NaN)."""
+    return value is not None and not (isinstance(value, float) and math.isnan(value))
+
+
+def supported_dtypes(compute_capability: str | None) -> tuple[str, ...]:
+    """Matmul dtypes an NVIDIA GPU of this compute capability must run (a skip is a bug):
+    fp16 and fp32 everywhere, bf16, tf32 and int8 (_int_mm) from 8.0, fp8 (e4m3,
+    _scaled_mm) from 8.9. An unreadable capability requires only fp16 and fp32."""
+    required = {"fp16", "fp32"}
+    try:
+        major, minor = (int(p) for p in str(compute_capability).split("."))
+    except ValueError:
+        major, minor = 0, 0
+    if (major, minor) >= (8, 0):
+        required |= {"bf16", "tf32", "int8"}
+    if (major, minor) >= (8, 9):
+        required.add("fp8")
+    return tuple(d for d in MATMUL_DTYPES if d in required)
+
+
+def power_problems(c: Any, name: str, tdp_w: float | None) -> list[str]:
+    """Implausible power figures of one ok case (none when it measured no energy)."""
+    if "avg_power_w" not in c or not known(c["avg_power_w"]):
+        return []
+    found = []
+    if c["avg_power_w"] <= 0:
+        found.append(f"{name}: {c['avg_power_w']:.1f} W measured")
+    if tdp_w and c["avg_power_w"] > MAX_POWER_OF_TDP * tdp_w:
+        found.append(f"{name}: {c['avg_power_w']:.0f} W is above 1.5 x the {tdp_w:.0f} W TDP")
+    ratio = c.get("energy_counter_vs_integral")
+    if known(ratio) and abs(ratio - 1) > MAX_ENERGY_DISAGREEMENT:
+        found.append(f"{name}: energy counter / power integral = {ratio:.2f}")
+    return found
+
+
+def case_problems(cases: Any, tdp_w: float | None = None) -> list[str]:
+    """Every kernel-independent implausibility in a run's cases DataFrame, one line each."""
+    found = []
+    for _, c in cases.iterrows():
+        name = f"{c['kernel']} {c['dtype']} {c['params.shape_label']}"
+        if c["status"] == "failed":
+            found.append(f"{name}: failed: {c['reason']}")
+        if c["status"] != "ok":
+            continue
+        if c["measured_time_s"] > c["wall_time_s"] * WALL_SLACK:
+            found.append(
+                f"{name}: CUDA-event time {c['measured_time_s']:.4f} s exceeds wall "
+                f"time {c['wall_time_s']:.4f} s"
+            )
+        if known(c["frac_of_peak"]) and c["frac_of_peak"] > 1.0:
+            found.append(f"{name}: {percent(c['frac_of_peak'])} of the {c['peak_source']} peak")
+        found.extend(power_problems(c, name, tdp_w))
+    return found
+
+
+def open_gpu_run(run_dir: Path) -> tuple[Run, GpuIdentity, PeakRow | None]:
+    """A run that was measured on a GPU, its device and table row; ValueError otherwise."""
+    run = load_run(run_dir)
+    identity_data = run.meta["device_facts"]["identity"]
+    if "compute_capability" not in identity_data:
+        raise ValueError("this run was not on a GPU")
+    identity = GpuIdentity(**identity_data)
+    return run, identity, find_row(identity.name, identity.compute_capability)
+
+
+def save_baseline(
+    run_dir: Path,
+    out_dir: Path,
+    identity: GpuIdentity,
+    label: str,
+    names: tuple[str, ...] = ("run.json", "cases.jsonl"),
+) -> Path:
+    """Copy run.json and cases.jsonl (or `names`) to out_dir/<sku>/<label>-*, for baselines."""
+    target = out_dir / sku_key(identity)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(run_dir / name, target / f"{label}-{name}")
+    return target
+
+
+def report_problems(found: list[str]) -> int:
+    """Print each implausible figure and the verdict line; the exit code the checks share."""
+    for line in found:
+        print(f"IMPLAUSIBLE: {line}")
+    print("plausible" if not found else f"{len(found)} implausible figure(s)")
+    return 1 if found else 0
