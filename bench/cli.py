@@ -71,28 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="named suite: quick (default), matmul, attention, collectives, full, nightly",
     )
     run.add_argument("--kernel", help="comma-separated kernels (flopwatt list shows them)")
-    run.add_argument("--dtype", help="comma-separated dtypes: fp32,tf32,bf16,fp16,fp8,int8")
-    run.add_argument("--shape", help="comma-separated MxNxK shapes, replacing the suite's")
-    run.add_argument(
-        "--attn",
-        action="append",
-        metavar="B,Hq,Hkv,S,D",
-        help="attention shapes replacing the suite's: B,Hq,Hkv,S,D, B,Hq,Hkv,Sq,Skv,D or "
-        "MODEL:S (llama3-8b:4096); ';' between shapes, or repeat the flag",
-    )
-    run.add_argument("--mask", help="attention masks, comma-separated: none,causal")
-    run.add_argument("--pass", dest="passes", help="attention passes: fwd,bwd,fwdbwd")
-    run.add_argument("--backend", help="SDPA backends: auto,flash,efficient,cudnn,math")
-    run.add_argument(
-        "--bytes", help="collective sizes, comma-separated: 8,64K,1Mi,1Gi (Ki/Mi/Gi = 2^10/20/30)"
-    )
-    run.add_argument("--collective", help="collectives: allreduce,allgather,reduce_scatter")
-    run.add_argument("--place", help="collective buffer placement: out,in (nccl-tests' two)")
-    run.add_argument(
-        "--step", help="scaling step proxies MxNxK/SIZE: matmul per rank / gradient allreduced"
-    )
-    run.add_argument("--scaling", help="scaling modes: weak,strong")
-    run.add_argument("--overlap", help="allreduce after the matmul or overlapping it: seq,overlap")
+    _add_kernel_flags(run)
     run.add_argument(
         "--nproc", type=_positive_int, help="start N local ranks with torch's elastic launcher"
     )
@@ -202,6 +181,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_kernel_flags(run: argparse.ArgumentParser) -> None:
+    """--dtype, and one flag per axis each kernel declares (kernels.spec): --shape, --attn, ..."""
+    from kernels import specs
+
+    dtypes = dict.fromkeys(d for spec in specs().values() for d in spec.dtypes)
+    run.add_argument("--dtype", help=f"comma-separated dtypes: {','.join(dtypes)}")
+    for spec in specs().values():
+        for axis in spec.axes:
+            run.add_argument(
+                axis.flag,
+                dest=_axis_dest(spec.name, axis.name),
+                action="append" if axis.repeatable else "store",
+                metavar=axis.metavar,
+                help=axis.help,
+            )
+
+
+def _axis_dest(kernel: str, axis: str) -> str:
+    return f"axis:{kernel}:{axis}"
+
+
+def _kernel_axes(args: argparse.Namespace) -> dict[str, dict[str, tuple[str, ...]]]:
+    """RunPlan.axes from the kernel flags given: {kernel: {axis: items}}."""
+    from bench.execution.plan import split_list, split_shapes
+    from kernels import specs
+
+    axes: dict[str, dict[str, tuple[str, ...]]] = {}
+    for spec in specs().values():
+        for axis in spec.axes:
+            raw = getattr(args, _axis_dest(spec.name, axis.name))
+            items = split_shapes(raw, axis.flag) if axis.repeatable else split_list(raw)
+            if items:
+                axes.setdefault(spec.name, {})[axis.name] = items
+    return axes
+
+
 def _add_health(sub: Any) -> None:
     """`flopwatt health` (bench.commands.health.command): NVML checks, speed and the SDC canary."""
     p = sub.add_parser("health", help="check every GPU of the node: NVML, speed, SDC canary")
@@ -264,7 +279,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from bench.commands.run import run_extras
     from bench.devices import get_backend, parse_device
-    from bench.execution.plan import PolicyOverrides, RunPlan, split_list, split_shapes
+    from bench.execution.plan import PolicyOverrides, RunPlan, split_list
     from bench.execution.session import RunSetup, execute
 
     parse_device(args.device)
@@ -275,7 +290,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         suite=args.suite,
         kernels=split_list(args.kernel),
         dtypes=split_list(args.dtype),
-        shapes=split_list(args.shape),
+        axes=_kernel_axes(args),
         init=args.init,
         seed=args.seed,
         overrides=PolicyOverrides(
@@ -287,16 +302,6 @@ def cmd_run(args: argparse.Namespace) -> int:
             warmup_s=args.warmup_s,
         ),
         peak_overrides=_peak_overrides(args.peak),
-        attn_shapes=split_shapes(args.attn, "--attn"),
-        masks=split_list(args.mask),
-        passes=split_list(args.passes),
-        backends=split_list(args.backend),
-        sizes=split_list(args.bytes),
-        collectives=split_list(args.collective),
-        places=split_list(args.place),
-        steps=split_list(args.step),
-        scalings=split_list(args.scaling),
-        overlaps=split_list(args.overlap),
         world_size=ctx.world_size,
     )
     plan.validate()
@@ -357,10 +362,10 @@ def _rank_device(device: str, ctx: Any) -> str:
 def _open_job(ctx: Any, plan: Any, backend: Any, timeout_s: float) -> Any:
     """The job's process group: several ranks, or one rank that runs collectives."""
     from bench.execution.job import Job
-    from kernels import get_kernel
+    from kernels import get_spec
 
     cases = plan.cases(backend.kind, backend.label)
-    needs_group = any(getattr(get_kernel(c.kernel), "COLLECTIVE", False) for c in cases)
+    needs_group = any(get_spec(c.kernel).collective for c in cases)
     try:
         return Job.open(ctx, backend.kind, timeout_s, needs_group)
     except (RuntimeError, ValueError) as exc:
@@ -404,11 +409,15 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from bench.execution.suites import SUITES, get_suite
-    from kernels import REGISTRY
+    from kernels import registry
 
     print("kernels:")
-    for name, (_module, dtypes, description) in REGISTRY.items():
-        print(f"  {name:10s} {description}\n  {'':10s} dtypes: {', '.join(dtypes)}")
+    for name, spec in registry().specs.items():
+        flags = " ".join(f"{a.flag} {a.form()}" for a in spec.axes)
+        print(f"  {name:10s} {spec.description}")
+        print(f"  {'':10s} dtypes: {', '.join(spec.dtypes)}\n  {'':10s} flags: {flags}")
+    for warning in registry().warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print("suites:")
     for name in SUITES:
         for kind in ("cuda", "cpu"):

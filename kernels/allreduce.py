@@ -1,9 +1,8 @@
 """Collectives as nccl-tests measures them: allreduce, allgather and reduce-scatter.
 
-Definitions (nccl-tests doc/PERFORMANCE.md): S is the operation's size in bytes — the
-per-rank buffer for allreduce, the total gathered (allgather) or the total scattered
-(reduce-scatter) array; algbw = S / t; busbw = algbw x 2(n-1)/n for allreduce and
-x (n-1)/n for allgather and reduce-scatter, comparable to a link's unidirectional peak.
+Definitions (nccl-tests doc/PERFORMANCE.md): S is the operation's size in bytes, as
+kernels.allreduce_spec declares it; algbw = S / t; busbw = algbw x 2(n-1)/n for allreduce
+and x (n-1)/n for allgather and reduce-scatter, comparable to a link's unidirectional peak.
 Collectives are rated by bandwidth, not by operations, so `ops` is None.
 
 Inputs are exactly representable: rank r's element i is ((i + r) mod 4) + 1, so every sum
@@ -15,119 +14,33 @@ any wrong element fails the case. It runs once, outside timing, on fresh inputs.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 
 from bench.devices.base import DeviceFacts
-from bench.errors import UsageError
-from kernels.base import Correctness, Prepared, check_dtype, choose_options
+from kernels.allreduce_spec import (  # noqa: F401  the declared half of the Kernel interface
+    COLLECTIVES,
+    SPEC,
+    bytes_moved,
+    counts,
+    format_size,
+    make_case,
+    ops,
+    ops_convention,
+    parse_shape,
+    parse_size,
+)
+from kernels.base import Correctness, Prepared
 from kernels.case import Case
 
-NAME = "allreduce"
-DTYPES = ("fp32", "bf16")
-COLLECTIVE = True  # timed in lockstep across ranks (bench.measuring.collective_timing)
-COLLECTIVES = ("allreduce", "allgather", "reduce_scatter")
-OPTIONS: dict[str, tuple[str, ...]] = {"collective": COLLECTIVES, "place": ("out", "in")}
-DEFAULT_OPTIONS = {"collective": "allreduce", "place": "out"}
+NAME = SPEC.name
+DTYPES = SPEC.dtypes
+COLLECTIVE = SPEC.collective  # timed in lockstep across ranks (bench.measuring.collective_timing)
 MAX_EXACT_RANKS = 64  # sums of values <= 4 stay exact in bf16 up to 256
 
 _TORCH = {"fp32": torch.float32, "bf16": torch.bfloat16}
-_UNITS = {
-    "": 1,
-    "B": 1,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "KiB": 2**10,
-    "MiB": 2**20,
-    "GiB": 2**30,
-}
-_SIZE = re.compile(r"\s*(\d+)\s*([KMG]i?B?|B)?\s*")
-
-
-def parse_size(text: str) -> int:
-    """Bytes from "8", "64K" (10^3), "1Mi" (2^20), "1Gi", "256MiB"; UsageError otherwise."""
-    match = _SIZE.fullmatch(text)
-    unit = match.group(2) or "" if match else None
-    if match is None or unit not in _UNITS:
-        raise UsageError(
-            f"--bytes {text!r} is not a size like 8, 64K, 1Mi or 1Gi "
-            "(K, M, G are powers of 10; Ki, Mi, Gi powers of 2)"
-        )
-    value = int(match.group(1)) * _UNITS[unit]
-    if value <= 0:
-        raise UsageError(f"--bytes {text!r} must be positive")
-    return value
-
-
-def format_size(nbytes: int) -> str:
-    for unit, scale in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if nbytes >= scale and nbytes % scale == 0:
-            return f"{nbytes // scale}{unit}"
-    return f"{nbytes}B"
-
-
-def parse_shape(text: str) -> dict[str, int]:
-    return {"bytes": parse_size(text)}
-
-
-def make_case(
-    shape: dict[str, int],
-    dtype: str,
-    device: str,
-    init: str = "randn",
-    seed: int = 0,
-    options: dict[str, str] | None = None,
-) -> Case:
-    check_dtype(NAME, dtype, DTYPES)
-    chosen = choose_options(NAME, options, OPTIONS, DEFAULT_OPTIONS)
-    label = f"{format_size(shape['bytes'])} {chosen['collective']} {chosen['place']}"
-    params = {
-        "bytes_requested": shape["bytes"],
-        **chosen,
-        "shape_label": label,
-        "init": "exact-integers",
-        "seed": seed,
-    }
-    return Case(kernel=NAME, params=params, dtype=dtype, device=device)
-
-
-def counts(case: Case) -> tuple[int, int, int]:
-    """(elements per rank input, per rank output, S in bytes) for this world size.
-
-    Sizes are rounded down to what the world divides evenly, as nccl-tests does.
-    """
-    item = _TORCH[case.dtype].itemsize
-    n = case.world_size
-    elements = max(1, case.params["bytes_requested"] // item)
-    collective = case.params["collective"]
-    if collective == "allreduce":
-        return elements, elements, elements * item
-    per_rank = max(1, elements // n)
-    if collective == "allgather":  # S = the gathered total
-        return per_rank, per_rank * n, per_rank * n * item
-    return per_rank * n, per_rank, per_rank * n * item  # reduce_scatter: S = the input total
-
-
-def ops(case: Case) -> None:
-    return None
-
-
-def ops_convention(case: Case) -> str:
-    return (
-        "rated by bandwidth, not ops: algbw = S/t, busbw = algbw x 2(n-1)/n (allreduce) "
-        "or (n-1)/n (allgather, reduce_scatter), S as nccl-tests defines it"
-    )
-
-
-def bytes_moved(case: Case) -> int:
-    return counts(case)[2]
 
 
 def memory_bytes(case: Case) -> int:

@@ -50,13 +50,17 @@ class Prepared:
 
 
 class Kernel(Protocol):
-    """Implemented by each workload *module* (kernels/matmul.py is one), not by a class."""
+    """Implemented by each workload *module* (kernels/matmul.py is one), not by a class.
+
+    The torch-free half (NAME, DTYPES, parse_shape, make_case, ops, ops_convention,
+    bytes_moved) is the kernel's declaration, a kernels.spec.KernelSpec, re-exported here.
+    """
 
     NAME: str
     DTYPES: tuple[str, ...]
 
     def parse_shape(self, text: str) -> dict[str, int]:
-        """Shape parameters from a --shape item; UsageError if malformed."""
+        """Shape parameters from one item of the shape axis; kernels.spec.AxisError if malformed."""
 
     def make_case(
         self, shape: dict[str, int], dtype: str, device: str, init: str, seed: int
@@ -86,29 +90,3 @@ class Kernel(Protocol):
 
     def bytes_moved(self, case: Case) -> int:
         """Bytes one call must read and write at least once."""
-
-
-def choose_options(
-    kernel: str,
-    options: dict[str, str] | None,
-    allowed: dict[str, tuple[str, ...]],
-    defaults: dict[str, str],
-) -> dict[str, str]:
-    """A kernel's option values: defaults overridden by `options`, each one checked."""
-    from bench.errors import UsageError
-
-    chosen = {**defaults, **(options or {})}
-    for axis, value in chosen.items():
-        if axis not in allowed:
-            raise UsageError(f"{kernel} has no option {axis!r}; it has {', '.join(allowed)}")
-        if value not in allowed[axis]:
-            raise UsageError(f"--{axis} {value!r} is not one of {', '.join(allowed[axis])}")
-    return chosen
-
-
-def check_dtype(kernel: str, dtype: str, dtypes: tuple[str, ...]) -> None:
-    """UsageError naming the kernel's dtypes when it has no `dtype`."""
-    from bench.errors import UsageError
-
-    if dtype not in dtypes:
-        raise UsageError(f"{kernel} has no dtype {dtype!r}; choose from {', '.join(dtypes)}")

@@ -2,9 +2,7 @@
 
 Layout follows MAMF finder: A is M x K row-major, B is stored N x K and multiplied transposed
 (the "TN" layout cuBLASLt needs for fp8), C is written into a preallocated output so that no
-call allocates. Conventions (docs/metrics.md): ops = 2*M*N*K, a multiply-add counting two, for int8
-too (then they are integer ops, shown as TOP/s); bytes = (M*K + N*K) input elements + M*N
-output elements, each at its own itemsize, i.e. every operand touched once.
+call allocates. Shapes, dtypes, ops and bytes are declared in kernels.matmul_spec.
 
 Math modes: fp32 runs with TF32 off (the CUDA-core fp32 peak applies), tf32 is fp32 storage
 with TF32 tensor cores on, fp8 is e4m3 through torch._scaled_mm with unit scales and bf16
@@ -14,20 +12,25 @@ output, int8 is torch._int_mm with int32 output.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
-from bench.errors import UsageError
-from kernels.base import Correctness, Prepared, check_dtype
+from kernels.base import Correctness, Prepared
 from kernels.case import Case
+from kernels.matmul_spec import (  # noqa: F401  the declared half of the Kernel interface
+    SPEC,
+    bytes_moved,
+    make_case,
+    ops,
+    ops_convention,
+    parse_shape,
+)
 
-NAME = "matmul"
-DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
-INITS = ("randn", "zeros", "ones")
+NAME = SPEC.name
+DTYPES = SPEC.dtypes
 CHECK_ROWS = 256  # rows of C compared against the fp64 reference: cheap, and every K is used
 
 _STORAGE = {
@@ -45,58 +48,9 @@ _OUTPUT = {**_STORAGE, "fp8": torch.bfloat16, "int8": torch.int32}
 # fp32 case silently running on TF32 (error ~5e-4) fails it. int8 accumulates exactly.
 TOLERANCE = {"fp32": 1e-4, "tf32": 5e-3, "bf16": 1e-2, "fp16": 2e-3, "fp8": 1e-2, "int8": 0.0}
 
-_SHAPE = re.compile(r"\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*")
-
-
-def parse_shape(text: str) -> dict[str, int]:
-    """{"m", "n", "k"} from "MxNxK"; UsageError naming the problem otherwise."""
-    match = _SHAPE.fullmatch(text)
-    if match is None:
-        raise UsageError(
-            f"--shape {text!r} is not MxNxK with positive integers, e.g. 4096x4096x4096"
-        )
-    m, n, k = (int(g) for g in match.groups())
-    if min(m, n, k) <= 0:
-        raise UsageError(f"--shape {text!r}: every dimension must be positive")
-    return {"m": m, "n": n, "k": k}
-
-
-def make_case(
-    shape: dict[str, int], dtype: str, device: str, init: str = "randn", seed: int = 0
-) -> Case:
-    check_dtype(NAME, dtype, DTYPES)
-    if init not in INITS:
-        raise UsageError(f"--init {init!r} is not one of {', '.join(INITS)}")
-    m, n, k = shape["m"], shape["n"], shape["k"]
-    params = {
-        "m": m,
-        "n": n,
-        "k": k,
-        "shape_label": f"{m}x{n}x{k}",
-        "layout": "TN",
-        "init": init,
-        "seed": seed,
-    }
-    return Case(kernel=NAME, params=params, dtype=dtype, device=device)
-
 
 def _mnk(case: Case) -> tuple[int, int, int]:
     return case.params["m"], case.params["n"], case.params["k"]
-
-
-def ops(case: Case) -> int:
-    m, n, k = _mnk(case)
-    return 2 * m * n * k
-
-
-def ops_convention(case: Case) -> str:
-    return "2*M*N*K (a multiply-add counts 2)"
-
-
-def bytes_moved(case: Case) -> int:
-    m, n, k = _mnk(case)
-    in_size = _STORAGE[case.dtype].itemsize
-    return (m * k + n * k) * in_size + m * n * _OUTPUT[case.dtype].itemsize
 
 
 def memory_bytes(case: Case) -> int:

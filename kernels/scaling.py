@@ -17,7 +17,6 @@ slowest and fastest rank, the share of the step the allreduce takes alone, and i
 from __future__ import annotations
 
 import contextlib
-import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -25,66 +24,25 @@ from typing import Any
 import torch
 
 from bench.devices.base import Backend, DeviceFacts
-from bench.errors import UsageError
 from bench.measuring import metrics
-from kernels.allreduce import format_size, parse_size
-from kernels.base import Correctness, Prepared, check_dtype, choose_options
+from kernels.base import Correctness, Prepared
 from kernels.case import Case
+from kernels.scaling_spec import (  # noqa: F401  the declared half of the Kernel interface
+    SPEC,
+    bytes_moved,
+    make_case,
+    ops,
+    ops_convention,
+    parse_shape,
+)
 
-NAME = "scaling"
-DTYPES = ("bf16", "fp32")
-COLLECTIVE = True
-OPTIONS: dict[str, tuple[str, ...]] = {"scaling": ("weak", "strong"), "overlap": ("seq", "overlap")}
-DEFAULT_OPTIONS = {"scaling": "weak", "overlap": "seq"}
+NAME = SPEC.name
+DTYPES = SPEC.dtypes
+COLLECTIVE = SPEC.collective
 WARMUP_STEPS = 2
 TIMED_STEPS = 8
 
 _TORCH = {"bf16": torch.bfloat16, "fp32": torch.float32}
-_STEP = re.compile(r"\s*(\d+)x(\d+)x(\d+)\s*/\s*(\S+)\s*")
-
-
-def parse_shape(text: str) -> dict[str, int]:
-    """{"m", "n", "k", "grad_bytes"} from "MxNxK/SIZE", e.g. "8192x8192x8192/2Gi"."""
-    match = _STEP.fullmatch(text)
-    if match is None:
-        raise UsageError(
-            f"--step {text!r} is not MxNxK/SIZE, e.g. 4096x4096x4096/2Gi "
-            "(the matmul per rank / the gradient allreduced each step)"
-        )
-    m, n, k = (int(g) for g in match.groups()[:3])
-    if min(m, n, k) <= 0:
-        raise UsageError(f"--step {text!r}: every matmul dimension must be positive")
-    return {"m": m, "n": n, "k": k, "grad_bytes": parse_size(match.group(4))}
-
-
-def make_case(
-    shape: dict[str, int],
-    dtype: str,
-    device: str,
-    init: str = "randn",
-    seed: int = 0,
-    options: dict[str, str] | None = None,
-) -> Case:
-    check_dtype(NAME, dtype, DTYPES)
-    chosen = choose_options(NAME, options, OPTIONS, DEFAULT_OPTIONS)
-    label = (
-        f"{shape['m']}x{shape['n']}x{shape['k']}/{format_size(shape['grad_bytes'])} "
-        f"{chosen['scaling']} {chosen['overlap']}"
-    )
-    params = {**shape, **chosen, "shape_label": label, "init": init, "seed": seed}
-    return Case(kernel=NAME, params=params, dtype=dtype, device=device)
-
-
-def ops(case: Case) -> int:
-    return 2 * case.params["m"] * case.params["n"] * case.params["k"]
-
-
-def ops_convention(case: Case) -> str:
-    return "2*M*N*K matmul ops per rank per step at N = 1; the allreduce adds none"
-
-
-def bytes_moved(case: Case) -> int:
-    return case.params["grad_bytes"]
 
 
 def memory_bytes(case: Case) -> int:

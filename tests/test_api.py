@@ -250,8 +250,7 @@ def test_power_window_with_a_source_gives_joules_and_watts():
 def two_runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     plan = bench.RunPlan(
-        kernels=("matmul",),
-        shapes=("32x32x32",),
+        axes={"matmul": {"shape": ("32x32x32",)}},
         dtypes=("fp32",),
         overrides=bench.PolicyOverrides(timeout_s=0.3),
     )

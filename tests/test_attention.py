@@ -12,9 +12,9 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 import kernels
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
-from bench.errors import UsageError
 from kernels import attention
 from kernels.attention_check import compare_to_reference
+from kernels.spec import AxisError
 
 CPU = DeviceFacts("cpu", "cpu", CpuIdentity(None, "x86_64", frozenset(), 2, 2, None, "none"))
 
@@ -372,20 +372,20 @@ def test_labels_show_the_shape_and_the_variant():
         ("llama3-8b:", "is not B,Hq,Hkv,S,D"),
     ],
 )
-def test_malformed_shapes_are_usage_errors(text, message):
-    with pytest.raises(UsageError, match=message):
+def test_malformed_shapes_are_value_errors(text, message):
+    with pytest.raises(AxisError, match=message):
         attention.parse_shape(text)
 
 
-def test_unknown_dtype_init_and_options_are_usage_errors():
+def test_unknown_dtype_init_and_options_are_value_errors():
     shape = attention.parse_shape("1,1,1,8,8")
-    with pytest.raises(UsageError, match="no dtype 'int8'"):
+    with pytest.raises(AxisError, match="no dtype 'int8'"):
         attention.make_case(shape, "int8", "cpu")
-    with pytest.raises(UsageError, match="--init"):
+    with pytest.raises(AxisError, match=r"^init 'uniform'"):
         attention.make_case(shape, "fp32", "cpu", init="uniform")
-    with pytest.raises(UsageError, match="--backend 'xformers'"):
+    with pytest.raises(AxisError, match=r"^backend 'xformers'"):
         attention.make_case(shape, "fp32", "cpu", options={"backend": "xformers"})
-    with pytest.raises(UsageError, match="no option 'window'"):
+    with pytest.raises(AxisError, match="no option 'window'"):
         attention.make_case(shape, "fp32", "cpu", options={"window": "128"})
 
 

@@ -123,7 +123,7 @@ def test_a_shape_that_does_not_fit_is_skipped_and_the_run_goes_on(tmp_path, caps
     [
         (["run", "--kernel", "conv"], "unknown kernel 'conv'"),
         (["run", "--suite", "weekly"], "unknown suite 'weekly'"),
-        (["run", "--shape", "64x64"], "is not MxNxK"),
+        (["run", "--shape", "64x64"], "--shape: shape '64x64' is not MxNxK"),
         (["run", "--shape", "0x64x64"], "must be positive"),
         (["run", "--shape", "64x64x64,"], "empty item"),
         (["run", "--dtype", "fp4"], "unknown dtype 'fp4'"),

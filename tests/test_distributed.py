@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from bench.errors import UsageError
 from bench.execution.ranks import SINGLE, context_from_env, fingerprint, strip_nproc
 from bench.measuring import metrics
 from kernels import allreduce
+from kernels.spec import AxisError
 
 
 def test_torchrun_variables():
@@ -111,7 +111,7 @@ def test_sizes_with_units(text, value):
 
 @pytest.mark.parametrize("text", ["", "0", "1T", "-8", "1.5Mi", "abc", "8 bytes"])
 def test_bad_sizes(text):
-    with pytest.raises(UsageError, match="--bytes"):
+    with pytest.raises(AxisError, match=f"^size {text!r}"):
         allreduce.parse_size(text)
 
 

@@ -80,11 +80,11 @@ def test_without_a_ceiling_every_figure_is_missing_with_the_reason(fig):
 
 
 def test_supported_dtypes_follow_the_compute_capability():
-    assert supported_dtypes("9.0") == ("bf16", "fp16", "tf32", "fp32", "fp8", "int8")
+    assert supported_dtypes("9.0") == ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
     assert supported_dtypes("8.9") == supported_dtypes("9.0")
-    assert supported_dtypes("8.0") == ("bf16", "fp16", "tf32", "fp32", "int8")
-    assert supported_dtypes("7.5") == ("fp16", "fp32")
-    assert supported_dtypes(None) == ("fp16", "fp32")
+    assert supported_dtypes("8.0") == ("fp32", "tf32", "bf16", "fp16", "int8")
+    assert supported_dtypes("7.5") == ("fp32", "fp16")
+    assert supported_dtypes(None) == ("fp32", "fp16")
 
 
 def matmul_case(dtype, frac=0.8, status="ok", reason=None):

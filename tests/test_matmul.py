@@ -10,6 +10,7 @@ import kernels
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
 from bench.errors import UsageError
 from kernels import matmul
+from kernels.spec import AxisError
 
 dims = st.integers(min_value=1, max_value=96)
 
@@ -138,15 +139,15 @@ def test_unsupported_reasons(facts, dtype, shape, expected):
 
 
 @pytest.mark.parametrize("text", ["4096", "4096x4096", "0x8x8", "-1x8x8", "axbxc", "8x8x8x8", ""])
-def test_malformed_shapes_are_usage_errors(text):
-    with pytest.raises(UsageError, match="shape"):
+def test_malformed_shapes_are_value_errors_naming_the_shape(text):
+    with pytest.raises(AxisError, match=f"^shape {text!r}"):
         matmul.parse_shape(text)
 
 
-def test_unknown_dtype_and_init_are_usage_errors():
-    with pytest.raises(UsageError, match="dtype"):
+def test_unknown_dtype_and_init_are_value_errors():
+    with pytest.raises(AxisError, match="matmul has no dtype 'fp4'"):
         matmul.make_case({"m": 1, "n": 1, "k": 1}, "fp4", "cpu")
-    with pytest.raises(UsageError, match="init"):
+    with pytest.raises(AxisError, match=r"^init 'uniform' is not one of"):
         matmul.make_case({"m": 1, "n": 1, "k": 1}, "fp32", "cpu", init="uniform")
 
 

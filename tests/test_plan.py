@@ -6,6 +6,14 @@ from bench.errors import UsageError
 from bench.execution.plan import PolicyOverrides, RunPlan, split_list, split_shapes
 from bench.execution.suites import SUITES, get_suite
 
+MATMUL_8 = {"matmul": {"shape": ("8x8x8",)}}
+MATMUL_64 = {"matmul": {"shape": ("64x64x64",)}}
+
+
+def attn_axes(**axes):
+    """RunPlan.axes for attention; pass_ stands for the axis `pass`."""
+    return {"attention": {k.rstrip("_"): (v,) for k, v in axes.items()}}
+
 
 def labels(cases):
     return [(c.kernel, c.dtype, c.label()) for c in cases]
@@ -24,7 +32,7 @@ def test_quick_suite_differs_by_device_kind():
 
 
 def test_shape_and_dtype_replace_one_axis_each():
-    plan = RunPlan(dtypes=("bf16",), shapes=("64x64x64", "128x64x32"))
+    plan = RunPlan(dtypes=("bf16",), axes={"matmul": {"shape": ("64x64x64", "128x64x32")}})
     assert labels(plan.cases("cuda", "cuda:0")) == [
         ("matmul", "bf16", "64x64x64"),
         ("matmul", "bf16", "128x64x32"),
@@ -34,7 +42,7 @@ def test_shape_and_dtype_replace_one_axis_each():
 
 
 def test_init_and_seed_reach_the_case_params():
-    (case,) = RunPlan(shapes=("8x8x8",), dtypes=("fp32",), init="ones", seed=3).cases("cpu", "cpu")
+    (case,) = RunPlan(axes=MATMUL_8, dtypes=("fp32",), init="ones", seed=3).cases("cpu", "cpu")
     assert case.params["init"] == "ones" and case.params["seed"] == 3
 
 
@@ -55,7 +63,7 @@ def test_validation_rejects_bad_plans_before_any_device():
     with pytest.raises(UsageError, match="unknown dtype"):
         RunPlan(dtypes=("fp64",)).validate()
     with pytest.raises(UsageError, match="MxNxK"):
-        RunPlan(shapes=("8x8",)).validate()
+        RunPlan(axes={"matmul": {"shape": ("8x8",)}}).validate()
     with pytest.raises(UsageError, match="must be positive"):
         PolicyOverrides(timeout_s=-1)
     with pytest.raises(UsageError, match="empty item"):
@@ -106,7 +114,9 @@ def test_attention_suite_sweeps_llama_presets_at_constant_tokens():
 
 
 def test_attn_shapes_and_options_replace_their_axes_and_select_attention():
-    plan = RunPlan(attn_shapes=("1,4,2,64,32",), masks=("causal",), passes=("bwd", "fwd"))
+    plan = RunPlan(
+        axes={"attention": {"shape": ("1,4,2,64,32",), "mask": ("causal",), "pass": ("bwd", "fwd")}}
+    )
     cases = plan.cases("cpu", "cpu")
     assert {c.kernel for c in cases} == {"attention"}
     assert {(c.dtype, c.label()) for c in cases} == {
@@ -118,14 +128,16 @@ def test_attn_shapes_and_options_replace_their_axes_and_select_attention():
         ("bf16", "1x4x2x64x32 causal bwd auto"),
     }
     assert len(cases) == 6  # duplicates produced by replacing axes are dropped
-    (only,) = RunPlan(
-        backends=("flash",), masks=("none",), passes=("fwd",), dtypes=("fp32",)
-    ).cases("cpu", "cpu")
+    axes = {"attention": {"backend": ("flash",), "mask": ("none",), "pass": ("fwd",)}}
+    (only,) = RunPlan(axes=axes, dtypes=("fp32",)).cases("cpu", "cpu")
     assert only.label() == "1x8x2x512x64 none fwd flash"
 
 
 def test_shape_and_attn_together_run_both_kernels_with_their_own_shapes():
-    plan = RunPlan(shapes=("64x64x64",), attn_shapes=("llama3-8b:1024",), dtypes=("bf16",))
+    plan = RunPlan(
+        axes={"matmul": {"shape": ("64x64x64",)}, "attention": {"shape": ("llama3-8b:1024",)}},
+        dtypes=("bf16",),
+    )
     labels_ = {(c.kernel, c.label().split()[0]) for c in plan.cases("cuda", "cuda:0")}
     assert labels_ == {("matmul", "64x64x64"), ("attention", "16x32x8x1024x128")}
     assert RunPlan(kernels=("attention",)).cases("cpu", "cpu") == attn(
@@ -136,15 +148,30 @@ def test_shape_and_attn_together_run_both_kernels_with_their_own_shapes():
 @pytest.mark.parametrize(
     ("plan", "message"),
     [
-        (RunPlan(kernels=("attention",), shapes=("64x64x64",)), "--shape gives matmul shapes"),
-        (RunPlan(kernels=("matmul",), attn_shapes=("1,8,8,128,64",)), "--attn gives attention"),
-        (RunPlan(kernels=("matmul",), masks=("causal",)), "--mask applies to attention"),
-        (RunPlan(kernels=("matmul",), backends=("flash",)), "--backend applies to attention"),
-        (RunPlan(masks=("sideways",)), "--mask 'sideways' is not one of none, causal"),
-        (RunPlan(passes=("both",)), "--pass 'both' is not one of fwd, bwd, fwdbwd"),
-        (RunPlan(backends=("xformers",)), "--backend 'xformers'"),
-        (RunPlan(attn_shapes=("1,6,4,128,64",)), "not a multiple of Hkv=4"),
-        (RunPlan(attn_shapes=("1,8,8,128",)), "is not B,Hq,Hkv,S,D"),
+        (RunPlan(kernels=("attention",), axes=MATMUL_64), "--shape gives matmul shapes"),
+        (
+            RunPlan(kernels=("matmul",), axes=attn_axes(shape="1,8,8,128,64")),
+            "--attn gives attention",
+        ),
+        (
+            RunPlan(kernels=("matmul",), axes=attn_axes(mask="causal")),
+            "--mask applies to attention",
+        ),
+        (
+            RunPlan(kernels=("matmul",), axes=attn_axes(backend="flash")),
+            "--backend applies to attention",
+        ),
+        (
+            RunPlan(axes=attn_axes(mask="sideways")),
+            "--mask: mask 'sideways' is not one of none, causal",
+        ),
+        (
+            RunPlan(axes=attn_axes(pass_="both")),
+            "--pass: pass 'both' is not one of fwd, bwd, fwdbwd",
+        ),
+        (RunPlan(axes=attn_axes(backend="xformers")), "--backend: backend 'xformers'"),
+        (RunPlan(axes=attn_axes(shape="1,6,4,128,64")), "--attn: shape .* not a multiple of Hkv=4"),
+        (RunPlan(axes=attn_axes(shape="1,8,8,128")), "is not B,Hq,Hkv,S,D"),
         (RunPlan(kernels=("attention",), dtypes=("int8",)), "unknown dtype 'int8'"),
         (RunPlan(suite="matmul", kernels=("attention",)), "nothing to run"),
         (RunPlan(kernels=("attention",), dtypes=("fp32",), suite="matmul"), "nothing to run"),

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bench.errors import UsageError
 from bench.measuring import metrics
 from kernels import scaling
+from kernels.spec import AxisError
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ def test_step_strings():
         "grad_bytes": 2 * 2**30,
     }
     for bad in ("8192x8192/2Gi", "8x8x8", "0x8x8/1Mi", "8x8x8/1T"):
-        with pytest.raises(UsageError):
+        with pytest.raises(AxisError, match=f"^step {bad!r}|^size"):
             scaling.parse_shape(bad)
 
 

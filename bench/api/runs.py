@@ -50,7 +50,7 @@ def run(
     progress and the summary table as the CLI does.
 
     >>> import bench
-    >>> plan = bench.RunPlan(kernels=("matmul",), shapes=("256x256x256",), dtypes=("fp32",))
+    >>> plan = bench.RunPlan(axes={"matmul": {"shape": ("256x256x256",)}}, dtypes=("fp32",))
     >>> r = bench.run(plan, device="cpu", out="/tmp/runs")
     >>> r.cases[["kernel", "dtype", "achieved_ops_per_s", "frac_of_peak"]]  # doctest: +SKIP
 
@@ -107,10 +107,10 @@ def run(
 def _open_job(plan: Any, backend: Any) -> _ApiJob:
     """One rank, with a process group of one when a collective case needs it (as the CLI)."""
     from bench.execution.ranks import SINGLE
-    from kernels import get_kernel
+    from kernels import get_spec
 
     cases = plan.cases(backend.kind, backend.label)
-    needs_group = any(getattr(get_kernel(c.kernel), "COLLECTIVE", False) for c in cases)
+    needs_group = any(get_spec(c.kernel).collective for c in cases)
     job = _ApiJob.open(SINGLE, backend.kind, 300.0, needs_group)
     assert isinstance(job, _ApiJob)
     return job

@@ -1,13 +1,14 @@
 """RunPlan: what `flopwatt run` was asked to do, validated before any device is touched.
 
-Every malformed input (unknown kernel, suite, dtype, mask, pass or backend; a bad shape; a
-flag that belongs to a kernel the run does not select; a bad --peak) raises UsageError
-here, so that a run either starts with a valid plan or does not start at all.
+Every malformed input (unknown kernel, suite, dtype or axis value; a bad shape; a flag that
+belongs to a kernel the run does not select; a bad --peak) raises UsageError here, so that a
+run either starts with a valid plan or does not start at all.
 
-Each kernel takes its shapes from its own flag (matmul --shape MxNxK, attention
---attn B,Hq,Hkv,S,D) and may have further axes of its own (attention: --mask, --pass,
---backend). Giving such a flag without --kernel selects that kernel; giving it with a
---kernel that excludes its kernel is an error rather than silently ignored.
+The kernel-specific choices are one mapping, `axes = {kernel: {axis: values}}`, holding the
+raw items of each axis the kernel declares (kernels.spec): matmul's `shape` (--shape),
+attention's `shape` (--attn), `mask`, `pass` and `backend`, and so on. Giving an axis without
+--kernel selects its kernel; giving it with a --kernel that excludes its kernel is an error
+rather than silently ignored. A kernel's errors speak of values; this module adds the flag.
 """
 
 from __future__ import annotations
@@ -20,26 +21,19 @@ from typing import Any
 from bench.errors import UsageError
 from bench.execution.suites import KernelPlan, Suite, get_suite
 from bench.measuring.timing import MODES, Policy
-from kernels import check_kernel_name, get_kernel, kernel_dtypes, kernel_names
+from kernels import check_kernel_name, get_spec, kernel_dtypes, kernel_names
 from kernels.case import Case
+from kernels.spec import Axis, AxisError, KernelSpec, check_init
 
-# The flag that gives each kernel its shapes, with the form its items take.
-SHAPE_FLAGS = {
-    "matmul": ("--shape", "MxNxK"),
-    "attention": ("--attn", "B,Hq,Hkv,S,D"),
-    "allreduce": ("--bytes", "SIZE"),
-    "scaling": ("--step", "MxNxK/SIZE"),
-}
-# The kernel each option axis belongs to (the flag is --<axis>).
-OPTION_KERNEL = {
-    "mask": "attention",
-    "pass": "attention",
-    "backend": "attention",
-    "collective": "allreduce",
-    "place": "allreduce",
-    "scaling": "scaling",
-    "overlap": "scaling",
-}
+Axes = dict[str, dict[str, tuple[str, ...]]]  # {kernel: {axis: raw items}}
+
+
+def read(axis: Axis, text: str) -> Any:
+    """One item of an axis, with the flag prefixed to the kernel's error."""
+    try:
+        return axis.read(text)
+    except AxisError as exc:
+        raise UsageError(f"{axis.flag}: {exc}") from None
 
 
 def split_list(text: str | None) -> tuple[str, ...]:
@@ -103,50 +97,23 @@ class RunPlan:
     suite: str = "quick"
     kernels: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ()
-    shapes: tuple[str, ...] = ()  # --shape: matmul MxNxK
+    axes: Axes = field(default_factory=dict, hash=False)  # e.g. {"matmul": {"shape": ("8x8x8",)}}
     init: str = "randn"
     seed: int = 0
     overrides: PolicyOverrides = field(default_factory=PolicyOverrides)
     peak_overrides: dict[str, float] = field(default_factory=dict, hash=False)
-    attn_shapes: tuple[str, ...] = ()  # --attn: B,Hq,Hkv,S,D | B,Hq,Hkv,Sq,Skv,D | MODEL:S
-    masks: tuple[str, ...] = ()
-    passes: tuple[str, ...] = ()
-    backends: tuple[str, ...] = ()
-    sizes: tuple[str, ...] = ()  # --bytes: collective sizes, e.g. 8,1Mi,1Gi
-    collectives: tuple[str, ...] = ()
-    places: tuple[str, ...] = ()
-    steps: tuple[str, ...] = ()  # --step: scaling's MxNxK/SIZE
-    scalings: tuple[str, ...] = ()
-    overlaps: tuple[str, ...] = ()
     world_size: int = 1  # ranks in the job: the quick suite adds its distributed part above 1
 
-    def user_shapes(self) -> dict[str, tuple[str, ...]]:
-        """Shapes the user gave, per kernel."""
-        return {
-            "matmul": self.shapes,
-            "attention": self.attn_shapes,
-            "allreduce": self.sizes,
-            "scaling": self.steps,
-        }
-
-    def user_options(self) -> dict[str, tuple[str, ...]]:
-        """Values the user gave for kernel-specific axes, per axis."""
-        return {
-            "mask": self.masks,
-            "pass": self.passes,
-            "backend": self.backends,
-            "collective": self.collectives,
-            "place": self.places,
-            "scaling": self.scalings,
-            "overlap": self.overlaps,
-        }
+    def given(self) -> Axes:
+        """The axes the user gave values for, per kernel."""
+        given = {k: {a: v for a, v in axes.items() if v} for k, axes in self.axes.items()}
+        return {k: axes for k, axes in given.items() if axes}
 
     def selected_kernels(self) -> tuple[str, ...]:
-        """--kernel, else the kernels whose own flags were given; () means the whole suite."""
+        """--kernel, else the kernels whose own axes were given; () means the whole suite."""
         if self.kernels:
             return self.kernels
-        implied = {kernel for kernel, items in self.user_shapes().items() if items}
-        implied |= {OPTION_KERNEL[axis] for axis, values in self.user_options().items() if values}
+        implied = set(self.given())
         return tuple(name for name in kernel_names() if name in implied)
 
     def validate(self) -> None:
@@ -154,46 +121,48 @@ class RunPlan:
         for name in self.kernels:
             check_kernel_name(name)
         get_suite(self.suite, "cpu")
+        try:
+            check_init(self.init)
+        except AxisError as exc:
+            raise UsageError(f"--init: {exc}") from None
+        for kernel, axes in self.given().items():
+            for name in axes:
+                try:
+                    get_spec(kernel).axis(name)
+                except AxisError as exc:
+                    raise UsageError(str(exc)) from None
         selected = self.selected_kernels()
-        self._validate_flags_match_kernels(selected)
-        self._validate_option_values()
+        self._validate_axes_match_kernels(selected)
+        for kernel, axes in self.given().items():
+            for name, items in axes.items():
+                for item in items:
+                    read(get_spec(kernel).axis(name), item)
         known = {d for k in selected or kernel_names() for d in kernel_dtypes(k)}
         for dtype in self.dtypes:
             if dtype not in known:
                 raise UsageError(f"unknown dtype {dtype!r}; choose from {', '.join(sorted(known))}")
-        for kernel, items in self.user_shapes().items():
-            for item in items:
-                get_kernel(kernel).parse_shape(item)
         for kind in ("cpu", "cuda"):
             self.cases(kind, kind)  # "nothing to run" is bad input too
 
-    def _validate_flags_match_kernels(self, selected: tuple[str, ...]) -> None:
-        for kernel, items in self.user_shapes().items():
-            if items and kernel not in selected:
-                flag, form = SHAPE_FLAGS[kernel]
+    def _validate_axes_match_kernels(self, selected: tuple[str, ...]) -> None:
+        for kernel, axes in self.given().items():
+            if kernel in selected:
+                continue
+            spec = get_spec(kernel)
+            axis = spec.axis(next(iter(axes)))
+            if axis is spec.shape:
                 others = [
-                    f"{k} takes {' '.join(SHAPE_FLAGS[k])}" for k in selected if k in SHAPE_FLAGS
+                    f"{k} takes {get_spec(k).shape.flag} {get_spec(k).shape.metavar}"
+                    for k in selected
                 ]
                 raise UsageError(
-                    f"{flag} gives {kernel} shapes ({form}), but --kernel selects "
+                    f"{axis.flag} gives {kernel} shapes ({axis.metavar}), but --kernel selects "
                     f"{', '.join(selected)}; {'; '.join(others)}"
                 )
-        for axis, values in self.user_options().items():
-            owner = OPTION_KERNEL[axis]
-            if values and owner not in selected:
-                raise UsageError(
-                    f"--{axis} applies to {owner}, which --kernel {','.join(selected)} "
-                    "does not select"
-                )
-
-    def _validate_option_values(self) -> None:
-        for axis, values in self.user_options().items():
-            if not values:
-                continue
-            allowed = get_kernel(OPTION_KERNEL[axis]).OPTIONS[axis]
-            for value in values:
-                if value not in allowed:
-                    raise UsageError(f"--{axis} {value!r} is not one of {', '.join(allowed)}")
+            raise UsageError(
+                f"{axis.flag} applies to {kernel}, which --kernel {','.join(selected)} "
+                "does not select"
+            )
 
     def suite_for(self, kind: str) -> Suite:
         return get_suite(self.suite, kind, self.world_size)
@@ -213,23 +182,29 @@ class RunPlan:
             warmup_max_s=max(min(base.warmup_max_s, timeout / 2), min(warm_min, timeout / 2)),
         )
 
-    def option_sets(self, plan: KernelPlan, kernel: Any) -> list[dict[str, str]]:
-        """The plan's option values with every axis the user gave replaced by its values."""
+    def option_sets(self, plan: KernelPlan, spec: KernelSpec) -> list[dict[str, str]]:
+        """The plan's option values with every option axis the user gave replaced by its values."""
         base = dict(plan.options)
-        axes = getattr(kernel, "OPTIONS", {})
-        given = {a: v for a, v in self.user_options().items() if v and a in axes}
+        given = {
+            a: tuple(read(spec.axis(a), v) for v in values)
+            for a, values in self.given().get(spec.name, {}).items()
+            if a != spec.shape.name
+        }
         combos = itertools.product(*given.values())
         return [{**base, **dict(zip(given, combo, strict=True))} for combo in combos]
 
     def _plans(self, kind: str, selected: tuple[str, ...]) -> list[KernelPlan]:
-        """The suite's plans, plus one for a kernel the user selected with its own shapes when
-        the suite has none for it (e.g. --bytes in the one-process quick suite)."""
+        """The suite's plans, plus one for a selected kernel the suite has none for, with the
+        user's shapes (e.g. --bytes in the one-process quick suite) or the kernel's default."""
         plans = list(self.suite_for(kind).plans)
         covered = {p.kernel for p in plans}
         for kernel in selected:
-            shapes = self.user_shapes().get(kernel, ())
+            spec = get_spec(kernel)
+            shapes = self.given().get(kernel, {}).get(spec.shape.name, ())
+            if not shapes and spec.shape.default is not None:
+                shapes = (spec.shape.default,)
             if kernel not in covered and shapes:
-                plans.append(KernelPlan(kernel, (kernel_dtypes(kernel)[0],), shapes))
+                plans.append(KernelPlan(kernel, (spec.dtypes[0],), shapes))
         return plans
 
     def cases(self, kind: str, device: str) -> list[Case]:
@@ -240,22 +215,23 @@ class RunPlan:
         for plan in self._plans(kind, selected):
             if selected and plan.kernel not in selected:
                 continue
-            kernel = get_kernel(plan.kernel)
-            given = self.user_shapes().get(plan.kernel, ())
-            shapes = [kernel.parse_shape(s) for s in given or plan.shapes]
-            for options in self.option_sets(plan, kernel):
+            spec = get_spec(plan.kernel)
+            given = self.given().get(plan.kernel, {}).get(spec.shape.name, ())
+            shapes = [read(spec.shape, s) for s in given or plan.shapes]
+            for options in self.option_sets(plan, spec):
                 for dtype in self.dtypes or plan.dtypes:
-                    if dtype not in kernel.DTYPES:
+                    if dtype not in spec.dtypes:
                         continue
                     for shape in shapes:
                         key = (plan.kernel, dtype, *sorted(shape.items()), *sorted(options.items()))
                         if key in seen:
                             continue
                         seen.add(key)
-                        extra = {"options": options} if options else {}
-                        cases.append(
-                            kernel.make_case(shape, dtype, device, self.init, self.seed, **extra)
-                        )
+                        try:
+                            case = spec.case(shape, dtype, device, self.init, self.seed, options)
+                        except AxisError as exc:
+                            raise UsageError(str(exc)) from None
+                        cases.append(case)
         if not cases:
             raise UsageError(
                 f"nothing to run: suite {self.suite!r} has no case for kernels "

@@ -3,9 +3,9 @@
 A suite is a recipe, not a list of cases, so that --kernel, --dtype, --shape, --attn,
 --mask, --pass and --backend can each replace one axis and keep the others. `quick` is what
 `flopwatt run` does with no arguments; it must finish in about a minute on a GPU and within
-90 s on a 2-core CPU. Shapes are the strings the kernel's parse_shape reads (matmul
-"MxNxK"; attention "B,Hq,Hkv,S,D" or a model preset "llama3-8b:4096"), so this module
-imports no kernel and no torch.
+90 s on a 2-core CPU. Shapes are the strings the kernel's shape axis reads (matmul
+"MxNxK"; attention "B,Hq,Hkv,S,D" or a model preset "llama3-8b:4096"); this module reads
+only the kernels' torch-free declarations.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from bench.errors import UsageError
+from kernels.matmul_spec import DTYPES as MATMUL_DTYPES
 
-ALL_MATMUL = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+ALL_MATMUL = MATMUL_DTYPES
 
 # LLM-like rectangles (M = tokens per step, N x K = the weight): Llama-3-8B's MLP up and
 # down projections and Llama-3-70B's fused QKV (64 query + 2 x 8 kv heads of 128).

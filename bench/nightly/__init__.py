@@ -36,7 +36,7 @@ def flopwatt_plan() -> Any:
         suite=os.environ.get("FLOPWATT_SUITE", "quick"),
         kernels=_env_list("FLOPWATT_KERNEL") or ("matmul", "attention"),
         dtypes=_env_list("FLOPWATT_DTYPE"),
-        shapes=_env_list("FLOPWATT_SHAPE"),
+        axes={"matmul": {"shape": _env_list("FLOPWATT_SHAPE")}},
         overrides=PolicyOverrides(timeout_s=float(timeout) if timeout else None),
     )
 

@@ -18,8 +18,8 @@ from bench.peaks.lookup import PeakRow, find_row
 from bench.results.blessed.paths import sku_key
 from bench.results.record import Run, load_run
 from bench.results.render import percent
+from kernels.matmul_spec import DTYPES as MATMUL_DTYPES
 
-MATMUL_DTYPES = ("bf16", "fp16", "tf32", "fp32", "fp8", "int8")
 MAX_POWER_OF_TDP = 1.5
 MAX_ENERGY_DISAGREEMENT = 0.15
 WALL_SLACK = 1.001
@@ -34,11 +34,11 @@ def supported_dtypes(compute_capability: str | None) -> tuple[str, ...]:
     """Matmul dtypes an NVIDIA GPU of this compute capability must run (a skip is a bug):
     fp16 and fp32 everywhere, bf16, tf32 and int8 (_int_mm) from 8.0, fp8 (e4m3,
     _scaled_mm) from 8.9. An unreadable capability requires only fp16 and fp32."""
+    required = {"fp16", "fp32"}
     try:
         major, minor = (int(p) for p in str(compute_capability).split("."))
     except ValueError:
-        return ("fp16", "fp32")
-    required = {"fp16", "fp32"}
+        major, minor = 0, 0
     if (major, minor) >= (8, 0):
         required |= {"bf16", "tf32", "int8"}
     if (major, minor) >= (8, 9):

@@ -23,8 +23,8 @@ from bench.devices.base import Backend, GpuIdentity
 from bench.errors import UsageError, check_writable
 from bench.results.ceiling_model import Ceiling, DtypeCeiling, Shape, ShapeStats
 from bench.versions import METHOD_VERSION
+from kernels.matmul_spec import DTYPES as MATMUL_DTYPES
 
-MATMUL_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
 # MAMF finder's default dtype on a GPU; a CPU's native one.
 DEFAULT_DTYPES = {"cuda": ("bf16",), "cpu": ("fp32",)}
 EXIT_INTERRUPTED = 130

@@ -18,8 +18,9 @@ from typing import Any
 from bench.devices.base import Backend
 from bench.results.blessed.ceiling import ceiling_path, read_ceiling, to_dict
 from bench.results.ceiling_model import Ceiling, MeasuredPeak, Shape
+from kernels.matmul_spec import DTYPES as MATMUL_DTYPES
 
-MATMUL_MODES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+MATMUL_MODES = MATMUL_DTYPES  # a ceiling exists for each math mode matmul runs
 
 
 @dataclass
