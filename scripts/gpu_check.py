@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.results.plausibility import (
+from bench.commands.plausibility import (
     case_problems,
     known,
     open_gpu_run,

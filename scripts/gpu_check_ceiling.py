@@ -23,9 +23,9 @@ from pathlib import Path
 
 from gpu_check import MAMF  # the published MAMF-finder table lives there, once
 
+from bench.commands.plausibility import report_problems
 from bench.results.blessed.ceiling import FILE_NAME, read_ceiling
 from bench.results.ceiling_model import Ceiling
-from bench.results.plausibility import report_problems
 from bench.results.render import percent, rate_unit, si
 
 BF16_BAND = (0.75, 1.0)

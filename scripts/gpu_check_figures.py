@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.commands.plausibility import MATMUL_DTYPES, supported_dtypes
 from bench.peaks.lookup import PeakRow
-from bench.results.plausibility import MATMUL_DTYPES, supported_dtypes
 from bench.results.render import si
 
 PASS, FAIL, INFO, MISSING = "PASS", "FAIL", "INFO", "MISSING"

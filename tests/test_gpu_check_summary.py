@@ -11,10 +11,10 @@ import pytest
 from test_ceiling import make_ceiling, stats
 
 from bench.cli import main as flopwatt
+from bench.commands.plausibility import supported_dtypes
 from bench.peaks.lookup import find_row
 from bench.results.blessed.ceiling import save_ceiling
 from bench.results.ceiling_model import Bandwidth, MemoryCeiling
-from bench.results.plausibility import supported_dtypes
 
 ROOT = Path(__file__).resolve().parents[1]
 H200 = find_row("NVIDIA H200", "9.0")

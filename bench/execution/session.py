@@ -197,12 +197,12 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
             status, code = "interrupted", EXIT_INTERRUPTED
         else:
             status, code = "rank_failure", EXIT_RANK_FAILURE
-            err.print(f"flopwatt: error: {lost}; rank {job.ctx.rank} stops")
+            err.print(f"flopwatt: error: {lost}; rank {job.ctx.rank} stops", markup=False)
     except RankFailure as exc:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the launcher's SIGTERM is on its way
         status, code = "rank_failure", EXIT_RANK_FAILURE
         lost = job.lost_ranks(wait_s=LOST_RANK_GRACE_S)
-        err.print(f"flopwatt: error: {lost or exc}; rank {job.ctx.rank} stops")
+        err.print(f"flopwatt: error: {lost or exc}; rank {job.ctx.rank} stops", markup=False)
     finally:
         # A rank of a failed job keeps ignoring SIGTERM until it exits: the launcher sends one
         # to every rank still alive, and it must not turn exit 3 into death by signal.
@@ -221,7 +221,10 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
             code = 1  # the run is complete, but a GPU failed its health check
     done = len(writer.results)
     if status != "complete" and job.is_root:
-        err.print(f"{status}: {done} results of {len(cases)} cases saved in {writer.run_dir}")
+        err.print(
+            f"{status}: {done} results of {len(cases)} cases saved in {writer.run_dir}",
+            markup=False,
+        )
     else:
         console.print(f"{done} results -> {writer.run_dir}")
     return code

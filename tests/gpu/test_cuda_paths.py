@@ -5,6 +5,7 @@ import time
 import pytest
 import torch
 
+from bench.commands.plausibility import MATMUL_DTYPES, supported_dtypes
 from bench.devices import get_backend
 from bench.devices.environment import capture_environment
 from bench.execution.context import CaseContext
@@ -12,7 +13,6 @@ from bench.execution.runner import run_case
 from bench.measuring.timing import Policy, measure
 from bench.peaks.lookup import find_row, resolve_peak
 from bench.power.null import NullPowerSource
-from bench.results.plausibility import MATMUL_DTYPES, supported_dtypes
 from kernels import matmul
 
 pytestmark = pytest.mark.gpu
