@@ -236,6 +236,26 @@ def _add_health(sub: Any) -> None:
     )
     p.add_argument("--expect-gpus", type=_positive_int, help="FAIL unless NVML sees N GPUs")
     p.add_argument(
+        "--shape",
+        metavar="MxNxK",
+        help="the matmul's shape (8192x8192x8192 on a GPU, 512x512x512 on a CPU)",
+    )
+    p.add_argument(
+        "--copy-bytes",
+        metavar="SIZE",
+        help="the copy's buffer, e.g. 32Mi or 4Gi (GPU: 8 x L2, at least 1 GiB; CPU: 32Mi)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=_positive_int,
+        help="timed repeats of each kernel (3 on a GPU, 5 on a CPU)",
+    )
+    p.add_argument(
+        "--timeout-s",
+        type=_positive_float,
+        help="time limit of each repeat per kernel; minimum time and warm-up scale with it",
+    )
+    p.add_argument(
         "--collective-timeout-s",
         type=_positive_float,
         default=120.0,
