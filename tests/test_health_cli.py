@@ -15,6 +15,7 @@ from run_copies import altered_copy
 from bench.cli import main
 from bench.commands.health.model import FAIL, NA
 from bench.commands.health.nvml_checks import CHECK_NAMES
+from bench.commands.health.probe import default_settings
 from bench.results.record import load_run
 from bench.versions import METHOD_VERSION
 
@@ -63,6 +64,10 @@ def test_on_a_cpu_every_nvml_check_is_na_the_probes_run_and_it_exits_0(tmp_path,
     sizes = run.meta["health_settings"]  # what --shape, --copy-bytes and --timeout-s asked
     assert sizes["matmul_shape"] == [96, 96, 96] and sizes["copy_bytes"] == 2**20
     assert sizes["matmul_policy"]["timeout_s"] == sizes["copy_policy"]["timeout_s"] == 0.1
+    default = default_settings("cpu").matmul_policy  # a shorter check is the same check, shorter
+    scaled = sizes["matmul_policy"]
+    assert scaled["min_time_s"] / 0.1 == pytest.approx(default.min_time_s / default.timeout_s)
+    assert scaled["warmup_max_s"] / 0.1 == pytest.approx(default.warmup_max_s / default.timeout_s)
     assert sorted(run.cases["params.shape_label"]) == ["1Mi copy", "96x96x96"]
     assert [r["name"] for r in run.health] == [r["name"] for r in doc["checks"]]
     assert sorted(run.cases.kernel) == ["matmul", "memcopy"]
