@@ -189,6 +189,12 @@ def build_parser() -> argparse.ArgumentParser:
     ceiling.add_argument(
         "--warmup-s", type=_nonnegative_float, help="thermal warm-up (30 on a GPU, 1 on a CPU)"
     )
+    ceiling.add_argument(
+        "--max-dim",
+        type=_positive_int,
+        metavar="N",
+        help="largest M, N or K searched (20480 on a GPU; 2048 on a CPU, 4096 thorough)",
+    )
     ceiling.add_argument("--no-memory", action="store_true", help="skip the memory ceiling")
     ceiling.add_argument("--threads", type=_positive_int, help="CPU threads (default: torch's)")
     ceiling.add_argument(
