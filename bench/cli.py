@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.commands.results import RESULT_COMMANDS, _fraction, add_result_commands
-from bench.execution.ranks import RankFailure  # stdlib-only at import: --help stays torch-free
 from bench.errors import UsageError, check_writable
+from bench.execution.ranks import RankFailure  # stdlib-only at import: --help stays torch-free
 
 EXIT_USAGE = 2
 EXIT_RANK_FAILURE = 3  # a rank died or hung (bench.execution.ranks.RankFailure)
@@ -393,10 +393,10 @@ def _open_job(ctx: Any, plan: Any, backend: Any, timeout_s: float) -> Any:
 
 def _power_setup(args: argparse.Namespace, backend: Any) -> Any:
     """Open the power source once; a named source that cannot work is bad input."""
-    from bench.power import open_power_source
-    from bench.power.base import PowerUnavailable
     from bench.execution.session import PowerSetup
     from bench.measuring.timing import default_energy_policy
+    from bench.power import open_power_source
+    from bench.power.base import PowerUnavailable
 
     try:
         choice = open_power_source(args.power, backend.facts(), tdp_w=args.tdp_w)

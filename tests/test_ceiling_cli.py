@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from test_ceiling import make_ceiling
 
+from bench.cli import main
 from bench.commands.ceiling import presets
+from bench.devices.cpu import CpuBackend
 from bench.results.blessed.ceiling import read_ceiling, save_ceiling
 from bench.results.blessed.paths import sku_key
-from bench.cli import main
-from bench.devices.cpu import CpuBackend
 from bench.results.record import load_run
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench.results.ceiling_model import Ceiling, DtypeCeiling, Shape, ShapeStats
 from bench.commands.ceiling.presets import Preset
 from bench.commands.ceiling.search import SearchResult, search
 from bench.devices.base import Backend, GpuIdentity
 from bench.errors import UsageError, check_writable
+from bench.results.ceiling_model import Ceiling, DtypeCeiling, Shape, ShapeStats
 from bench.versions import METHOD_VERSION
 
 MATMUL_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
@@ -73,10 +73,10 @@ def _identity_dict(identity: Any) -> dict[str, Any]:
 
 def new_ceiling(backend: Backend, environment: dict[str, Any], command: str) -> Ceiling:
     """An empty Ceiling for this device, keyed by its SKU."""
-    from bench.results.blessed.paths import sku_key
     from bench.commands.ceiling.measure import now_utc
-    from bench.results.blessed.ceiling import software_of
     from bench.peaks.lookup import AmbiguousPeakError, find_row
+    from bench.results.blessed.ceiling import software_of
+    from bench.results.blessed.paths import sku_key
 
     identity = backend.facts().identity
     table_sku = None
@@ -230,11 +230,11 @@ def run_command(args: Any) -> int:
 
     from bench.commands.ceiling.presets import capped, get_preset
     from bench.commands.ceiling.render import ceiling_report
-    from bench.results.blessed.ceiling import save_ceiling
     from bench.devices import get_backend, parse_device
     from bench.devices.environment import capture_environment
     from bench.execution.progress import EventProgress
     from bench.execution.session import PROJECT_ROOT
+    from bench.results.blessed.ceiling import save_ceiling
 
     dtypes = parse_dtypes(args.dtype)
     parse_device(args.device)

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.errors import UsageError, check_writable
 from bench.commands.health.model import EXIT_FAIL, exit_code
+from bench.errors import UsageError, check_writable
 
 
 def resolve_devices(spec: str) -> list[str]:
@@ -187,10 +187,10 @@ def _meta(args: argparse.Namespace, backend: Any, job: Any, options: Any) -> dic
 
 
 def _check(args: argparse.Namespace, ctx: Any, device: str) -> int:
-    from bench.devices import get_backend
-    from bench.execution.ranks import RankFailure
     from bench.commands.health.run import check_job, write
+    from bench.devices import get_backend
     from bench.execution.job import Job
+    from bench.execution.ranks import RankFailure
     from bench.results.record import RunWriter
 
     try:

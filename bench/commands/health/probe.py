@@ -24,15 +24,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kernels.case import Case
-from bench.devices.base import Backend, DeviceFacts, GpuIdentity
 from bench.commands.health.model import FAIL, NA, PASS, Check
 from bench.commands.health.noise import Repeat
-from bench.peaks.lookup import Peak, resolve_peak
-from bench.power.null import NullPowerSource
+from bench.devices.base import Backend, DeviceFacts, GpuIdentity
 from bench.execution.runner import CaseOutcome, first_line, run_case
 from bench.measuring.timing import Policy
+from bench.peaks.lookup import Peak, resolve_peak
+from bench.power.null import NullPowerSource
 from kernels.base import Prepared
+from kernels.case import Case
 
 MiB = 2**20
 NO_ENERGY = NullPowerSource("a health check measures time, not energy")

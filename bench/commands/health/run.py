@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.devices.base import Backend
 from bench.commands.health.baseline import load_refs
 from bench.commands.health.device import check_device, failed_record
 from bench.commands.health.fleet import (
@@ -44,9 +43,10 @@ from bench.commands.health.model import (
 )
 from bench.commands.health.nvml_checks import CHECK_NAMES
 from bench.commands.health.probe import ProbeSettings
+from bench.devices.base import Backend
 from bench.execution.job import Job
-from bench.results.record import CaseResult, RunWriter, write_health
 from bench.execution.runner import CaseOutcome
+from bench.results.record import CaseResult, RunWriter, write_health
 
 ORDER = (
     *CHECK_NAMES,
@@ -267,9 +267,9 @@ def preflight_settings(settings: ProbeSettings, backend: Backend, root: Path) ->
     size has nothing to compare with. An unreadable record leaves the defaults."""
     import json
 
-    from bench.results.blessed.paths import sku_key
     from bench.commands.health.baseline import SUITE
     from bench.commands.health.probe import blessed_sizes
+    from bench.results.blessed.paths import sku_key
 
     path = root / sku_key(backend.facts().identity) / SUITE / "run.json"
     try:
