@@ -168,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     ceiling.add_argument(
         "--warmup-s", type=_nonnegative_float, help="thermal warm-up (30 on a GPU, 1 on a CPU)"
     )
+    ceiling.add_argument(
+        "--max-dim",
+        type=_positive_int,
+        metavar="N",
+        help="largest M, N or K searched (20480 on a GPU; 2048 on a CPU, 4096 thorough)",
+    )
     ceiling.add_argument("--no-memory", action="store_true", help="skip the memory ceiling")
     ceiling.add_argument("--threads", type=_positive_int, help="CPU threads (default: torch's)")
     ceiling.add_argument(
@@ -250,6 +256,26 @@ def _add_health(sub: Any) -> None:
         "--temp-warn-c", type=_positive_float, default=80.0, help="idle temperature to WARN at"
     )
     p.add_argument("--expect-gpus", type=_positive_int, help="FAIL unless NVML sees N GPUs")
+    p.add_argument(
+        "--shape",
+        metavar="MxNxK",
+        help="the matmul's shape (8192x8192x8192 on a GPU, 512x512x512 on a CPU)",
+    )
+    p.add_argument(
+        "--copy-bytes",
+        metavar="SIZE",
+        help="the copy's buffer, e.g. 32Mi or 4Gi (GPU: 8 x L2, at least 1 GiB; CPU: 32Mi)",
+    )
+    p.add_argument(
+        "--repeats",
+        type=_positive_int,
+        help="timed repeats of each kernel (3 on a GPU, 5 on a CPU)",
+    )
+    p.add_argument(
+        "--timeout-s",
+        type=_positive_float,
+        help="time limit of each repeat per kernel; minimum time and warm-up scale with it",
+    )
     p.add_argument(
         "--collective-timeout-s",
         type=_positive_float,

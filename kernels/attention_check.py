@@ -47,13 +47,15 @@ def reference_slice(
     causal: bool,
     batch: int,
     kv_head: int,
+    block_scores: int = CHECK_SCORES,
 ) -> dict[str, torch.Tensor]:
-    """fp32 math-SDPA out (and dq, dk, dv with dout) for one batch element and kv group."""
+    """fp32 math-SDPA out (and dq, dk, dv with dout) for one batch element and kv group,
+    in blocks of query rows of at most block_scores score elements (at least one row)."""
     g, sq, skv = q.shape[1] // k.shape[1], q.shape[2], k.shape[2]
     heads = slice(kv_head * g, (kv_head + 1) * g)
     ks = k[batch, kv_head].detach().float().requires_grad_(dout is not None)
     vs = v[batch, kv_head].detach().float().requires_grad_(dout is not None)
-    rows = max(1, CHECK_SCORES // (g * skv))
+    rows = max(1, block_scores // (g * skv))
     outs, dqs = [], []
     dk, dv = torch.zeros_like(ks), torch.zeros_like(vs)
     with sdpa_kernel(SDPBackend.MATH):
@@ -93,12 +95,14 @@ def compare_to_reference(
     grads: tuple[torch.Tensor, ...] | None,
     causal: bool,
     dtype: str,
+    block_scores: int = CHECK_SCORES,
 ) -> Correctness:
     """Worst normwise relative error of what the kernel produced, over the checked slices."""
     g = q.shape[1] // k.shape[1]
     errors: dict[str, float] = {}
     for batch, kv in checked_slices(q.shape[0], k.shape[1]):
-        ref = reference_slice(q, k, v, dout if grads is not None else None, causal, batch, kv)
+        grad = dout if grads is not None else None
+        ref = reference_slice(q, k, v, grad, causal, batch, kv, block_scores)
         heads = slice(kv * g, (kv + 1) * g)
         got: dict[str, torch.Tensor] = {}
         if out is not None:

@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 import kernels
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
 from kernels import attention
-from kernels.attention_check import compare_to_reference
+from kernels.attention_check import compare_to_reference, reference_slice
 from kernels.spec import AxisError
 
 CPU = DeviceFacts("cpu", "cpu", CpuIdentity(None, "x86_64", frozenset(), 2, 2, None, "none"))
@@ -227,12 +227,18 @@ def test_the_check_looks_at_the_first_and_the_last_batch_and_kv_head():
     assert not verdict.ok and "b2/kv1" in verdict.metric
 
 
-def test_a_tiny_reference_block_still_gives_the_same_answer(monkeypatch):
-    import kernels.attention_check as check
-
-    c = case("1,4,2,40,24,8", mask="causal", pass_="fwdbwd")
-    monkeypatch.setattr(check, "CHECK_SCORES", 7)  # forces one query row per block
-    verdict = prepared(c).check()
+def test_a_tiny_reference_block_still_gives_the_same_answer():
+    torch.manual_seed(0)
+    q, k, v = qkv(1, 2, 2, 40, 24, 8)
+    dout = torch.randn_like(q)
+    whole = reference_slice(q, k, v, dout, True, 0, 1)  # one block: 2 x 40 x 24 scores
+    rowwise = reference_slice(q, k, v, dout, True, 0, 1, block_scores=7)  # one row per block
+    for name in ("out", "dq", "dk", "dv"):
+        torch.testing.assert_close(rowwise[name], whole[name], rtol=1e-5, atol=1e-6)
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    o = F.scaled_dot_product_attention(*leaves, is_causal=True, enable_gqa=True)
+    grads = torch.autograd.grad(o, leaves, dout)
+    verdict = compare_to_reference(q, k, v, dout, o, grads, True, "fp32", block_scores=7)
     assert verdict.ok and verdict.error < 1e-5
 
 

@@ -1,6 +1,11 @@
 """`flopwatt ceiling` and the ceilings a run divides by, end to end on this CPU (tiny budgets)."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,15 +14,25 @@ import pytest
 from test_ceiling import make_ceiling
 
 from bench.cli import main
-from bench.commands.ceiling import command, presets
-from bench.commands.ceiling.search import SearchResult
+from bench.commands.ceiling import presets
 from bench.devices.cpu import CpuBackend
 from bench.results.blessed.ceiling import read_ceiling, save_ceiling
 from bench.results.blessed.paths import sku_key
 from bench.results.record import load_run
 
+ROOT = Path(__file__).resolve().parents[1]
 FAST_RUN = ["--device", "cpu", "--timeout-s", "0.5", "--min-time-s", "0.02", "--warmup-s", "0.02"]
-TINY = ["--device", "cpu", "--budget-s", "0.2", "--warmup-s", "0", "--no-memory"]
+TINY = [
+    "--device",
+    "cpu",
+    "--max-dim",
+    "256",
+    "--budget-s",
+    "0.2",
+    "--warmup-s",
+    "0",
+    "--no-memory",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +49,10 @@ def only_run(parent: Path) -> Path:
 
 @pytest.fixture
 def tiny_presets(monkeypatch):
-    """Presets small enough for a test: 64..256 shapes, a short budget, a 4 MiB memory buffer."""
+    """Presets small enough for a test: 64..256 shapes, a short budget, a 4 MiB memory buffer.
+
+    Only for `run --suite full`, whose in-run ceiling search has no flags of its own yet
+    (`flopwatt ceiling` tests use --max-dim, --budget-s and --warmup-s instead)."""
     real = presets.get_preset
 
     def tiny(kind, depth, budget_s=None):
@@ -65,6 +83,8 @@ def tiny_presets(monkeypatch):
         (["ceiling", "--quick", "--thorough"], "not allowed with argument --quick"),
         (["ceiling", "--budget-s", "0"], "must be a positive"),
         (["ceiling", "--device", "cuda"], "no CUDA device"),
+        (["ceiling", "--device", "cpu", "--max-dim", "32"], "--max-dim 32: at least 64"),
+        (["ceiling", "--max-dim", "0"], "--max-dim: '0' must be at least 1"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys, tmp_path):
@@ -81,9 +101,7 @@ def test_an_unwritable_baselines_folder_is_refused_before_measuring(tmp_path, ca
     assert "not writable" in capsys.readouterr().err
 
 
-def test_ceiling_measures_what_the_cpu_runs_and_skips_the_rest_with_reasons(
-    tmp_path, capsys, sku, tiny_presets
-):
+def test_ceiling_measures_what_the_cpu_runs_and_skips_the_rest_with_reasons(tmp_path, capsys, sku):
     code = main(["ceiling", *TINY, "--dtype", "fp32,tf32", "--baselines", str(tmp_path)])
     out = capsys.readouterr().out
     assert code == 0, out
@@ -97,21 +115,38 @@ def test_ceiling_measures_what_the_cpu_runs_and_skips_the_rest_with_reasons(
     assert "fp32" in out and "skipped" in out and "ceiling.json" in out
 
 
-def test_ctrl_c_keeps_the_best_so_far_writes_it_and_exits_130(
-    tmp_path, capsys, monkeypatch, sku, tiny_presets
-):
-    real_search = command.search
-
-    def interrupted(*args, **kw):
-        result = real_search(*args, **{**kw, "seeds": ((64, 64, 64),)})
-        return SearchResult(result.points[:1], {}, "interrupted", result.elapsed_s)
-
-    monkeypatch.setattr(command, "search", interrupted)
-    code = main(["ceiling", *TINY[:-1], "--dtype", "fp32,fp16", "--baselines", str(tmp_path)])
-    assert code == 130 and "interrupted" in capsys.readouterr().err
+def test_sigterm_mid_search_keeps_the_best_so_far_writes_it_and_exits_130(tmp_path, sku):
+    # a real interruption: the command runs in its own process and gets SIGTERM once its
+    # progress line shows a measured shape (rich draws it where TTY_* say a terminal is)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}
+    args = ["--device", "cpu", "--max-dim", "256", "--warmup-s", "0", "--dtype", "fp32,fp16"]
+    args += ["--budget-s", "120", "--baselines", str(tmp_path)]  # memory too, if it got there
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench", "ceiling", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while "shapes, best" not in log.read_text(errors="replace"):
+                assert proc.poll() is None, log.read_text(errors="replace")
+                assert time.monotonic() < deadline, "the search never reported a shape"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 130
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert "interrupted: the best found so far is kept" in log.read_text(errors="replace")
     data = json.loads((tmp_path / sku / "ceiling.json").read_text())
-    assert data["matmul"]["fp32"]["interrupted"] is True
-    assert "fp16" not in data["matmul"] and data["memory"] is None  # nothing after the Ctrl-C
+    fp32 = data["matmul"]["fp32"]
+    assert fp32["interrupted"] is True and fp32["stop_reason"] == "interrupted"
+    assert fp32["points"] and fp32["ops_per_s"] > 0
+    assert "fp16" not in data["matmul"] and data["memory"] is None  # nothing after SIGTERM
 
 
 def test_a_run_divides_by_the_stored_ceiling_of_its_sku(tmp_path, capsys, sku):

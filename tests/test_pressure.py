@@ -28,3 +28,13 @@ def test_no_psi_is_unknown_with_the_reason(tmp_path):
     assert fraction is None and "unreadable (FileNotFoundError)" in reason
     (tmp_path / "junk").write_text("nonsense\n")
     assert read_some_us(tmp_path / "junk")[0] is None
+
+
+def test_flopwatt_psi_path_names_the_file_read_instead(tmp_path, monkeypatch):
+    path = tmp_path / "recorded"
+    path.write_text(PSI.format(777))
+    monkeypatch.setenv("FLOPWATT_PSI_PATH", str(path))
+    assert read_some_us() == (777, f"Linux PSI {path} (some)")
+    probe = PressureProbe.start()
+    fraction, source = probe.stop()  # the file never moved: nothing waited for a CPU
+    assert fraction == 0.0 and str(path) in source

@@ -10,19 +10,32 @@ clean ones and be 2-3x slower. compare uses it to refuse a verdict on such cases
 The whole machine is counted, including this process's own threads if it runs more threads
 than CPUs; where PSI is missing (another OS, an old kernel, psi=0) the pressure is None with
 the reason.
+
+FLOPWATT_PSI_PATH names another file in the same format to read instead: a diagnostic knob
+(replay a recorded pressure, or a file that never moves to take the machine's other load out
+of a test's verdict). The source recorded with every reading names the file it came from.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PSI_CPU = Path("/proc/pressure/cpu")
+PSI_ENV = "FLOPWATT_PSI_PATH"
 
 
-def read_some_us(path: Path = PSI_CPU) -> tuple[int | None, str]:
+def psi_path() -> Path:
+    """The file pressure is read from: $FLOPWATT_PSI_PATH if set, else /proc/pressure/cpu."""
+    override = os.environ.get(PSI_ENV)
+    return Path(override) if override else PSI_CPU
+
+
+def read_some_us(path: Path | None = None) -> tuple[int | None, str]:
     """Cumulative "some" stall microseconds, or (None, why it cannot be read)."""
+    path = psi_path() if path is None else path
     try:
         first = path.read_text(encoding="ascii").splitlines()[0]
         fields = dict(item.split("=", 1) for item in first.split()[1:])
@@ -38,10 +51,11 @@ class PressureProbe:
     start_us: int | None
     started_s: float
     source: str
-    path: Path = PSI_CPU
+    path: Path = field(default_factory=psi_path)
 
     @classmethod
-    def start(cls, path: Path = PSI_CPU) -> PressureProbe:
+    def start(cls, path: Path | None = None) -> PressureProbe:
+        path = psi_path() if path is None else path
         total, source = read_some_us(path)
         return cls(total, time.monotonic(), source, path)
 

@@ -228,7 +228,7 @@ def run_command(args: Any) -> int:
     from rich.console import Console
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from bench.commands.ceiling.presets import get_preset
+    from bench.commands.ceiling.presets import capped, get_preset
     from bench.commands.ceiling.render import ceiling_report
     from bench.devices import get_backend, parse_device
     from bench.devices.environment import capture_environment
@@ -245,6 +245,11 @@ def run_command(args: Any) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         preset = get_preset(backend.kind, "thorough" if args.thorough else "quick", args.budget_s)
+        if args.max_dim is not None:
+            try:
+                preset = capped(preset, args.max_dim)
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
         warmup = preset.warmup_s if args.warmup_s is None else args.warmup_s
         request = Request(
             dtypes or DEFAULT_DTYPES.get(backend.kind, ("bf16",)),

@@ -140,3 +140,24 @@ def get_preset(kind: str, depth: str, budget_s: float | None = None) -> Preset:
         raise ValueError(f"unknown search depth {depth!r}; choose {' or '.join(DEPTHS)}")
     preset = _cpu(depth) if kind == "cpu" else _gpu(depth)
     return preset if budget_s is None else replace(preset, budget_s=budget_s)
+
+
+def capped(preset: Preset, max_dim: int) -> Preset:
+    """The preset searching no dimension above max_dim (`flopwatt ceiling --max-dim`): for a
+    device whose memory holds no 20480-wide matrices, or a quick look at small shapes. The
+    lattice, coarse values, seeds and warm-up shape are clipped to it. ValueError below the
+    lattice's smallest dimension."""
+    space = preset.space
+    if max_dim < space.lo:
+        raise ValueError(f"--max-dim {max_dim}: at least {space.lo} on this device")
+    if max_dim >= space.hi:
+        return preset
+    hi = max(space.lo, max_dim // space.min_step * space.min_step)  # on the lattice
+    coarse = tuple(v for v in space.coarse if v <= hi) or (hi,)
+    seeds = tuple(dict.fromkeys(tuple(min(d, hi) for d in seed) for seed in space.seeds))
+    warmup = tuple(min(d, hi) for d in preset.warmup_shape)
+    return replace(
+        preset,
+        space=replace(space, coarse=coarse, hi=hi, seeds=seeds),  # type: ignore[arg-type]
+        warmup_shape=warmup,  # type: ignore[arg-type]
+    )

@@ -56,7 +56,6 @@ def device_for(devices: list[str], local_rank: int) -> str:
 def _options(args: argparse.Namespace, kind: str) -> Any:
     from bench.commands.health.model import Thresholds
     from bench.commands.health.noise import spread_floor
-    from bench.commands.health.probe import default_settings
     from bench.commands.health.run import Options
 
     try:
@@ -70,7 +69,7 @@ def _options(args: argparse.Namespace, kind: str) -> Any:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     return Options(
-        settings=default_settings(kind),
+        settings=_settings(args, kind),
         thresholds=thresholds,
         baseline=args.baseline,
         baselines_root=args.baselines,
@@ -80,6 +79,34 @@ def _options(args: argparse.Namespace, kind: str) -> Any:
     )
 
 
+def _settings(args: argparse.Namespace, kind: str) -> Any:
+    """The probe's default settings for this kind of device, sized as the flags ask."""
+    from bench.commands.health.probe import default_settings, sized
+
+    shape, copy = None, None
+    if args.shape is not None:
+        from kernels.matmul import parse_shape
+
+        dims = parse_shape(args.shape)
+        shape = (dims["m"], dims["n"], dims["k"])
+    if args.copy_bytes is not None:
+        from kernels.allreduce import parse_size
+
+        try:
+            copy = parse_size(args.copy_bytes)
+        except UsageError:
+            raise UsageError(
+                f"--copy-bytes {args.copy_bytes!r} is not a size like 32Mi or 4Gi "
+                "(K, M, G are powers of 10; Ki, Mi, Gi powers of 2)"
+            ) from None
+        if copy < 4:
+            raise UsageError(f"--copy-bytes {args.copy_bytes!r}: at least 4 (one fp32 element)")
+    try:
+        return sized(default_settings(kind), shape, copy, args.repeats, args.timeout_s)
+    except ValueError as exc:
+        raise UsageError(f"health: {exc}") from None
+
+
 def _check_input(args: argparse.Namespace) -> None:
     if args.baseline != "auto":
         path = Path(args.baseline)
@@ -87,6 +114,7 @@ def _check_input(args: argparse.Namespace) -> None:
             raise UsageError(f"--baseline {path}: not a run folder (needs run.json, cases.jsonl)")
     if not args.peer_warn <= args.peer_fail:
         raise UsageError("--peer-warn must not be above --peer-fail")
+    _settings(args, "cpu")  # the sizing flags, checked before a device or rank starts
 
 
 def run_command(args: argparse.Namespace) -> int:

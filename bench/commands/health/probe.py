@@ -21,7 +21,7 @@ import hashlib
 import importlib.metadata
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bench.commands.health.model import FAIL, NA, PASS, Check
@@ -96,6 +96,75 @@ def default_settings(kind: str) -> ProbeSettings:
         collective_target_s=0.2,
         repeats=3,
     )
+
+
+def _scaled(policy: Policy, timeout_s: float) -> Policy:
+    f = timeout_s / policy.timeout_s
+    return replace(
+        policy,
+        timeout_s=timeout_s,
+        min_time_s=policy.min_time_s * f,
+        warmup_min_s=policy.warmup_min_s * f,
+        warmup_max_s=policy.warmup_max_s * f,
+    )
+
+
+def sized(
+    settings: ProbeSettings,
+    shape: tuple[int, int, int] | None = None,
+    copy_bytes: int | None = None,
+    repeats: int | None = None,
+    timeout_s: float | None = None,
+) -> ProbeSettings:
+    """The settings with what `flopwatt health --shape/--copy-bytes/--repeats/--timeout-s`
+    asks for; None keeps the default.
+
+    timeout_s is each repeat's time limit per kernel; the minimum measured time and the
+    warm-up scale with it, so that a shorter check is the same check, shorter. A baseline
+    only compares with a run of the same shape and copy size.
+    """
+    if shape is not None and min(shape) < 1:
+        raise ValueError(f"every dimension of the matmul shape must be positive: {shape}")
+    if copy_bytes is not None and copy_bytes < 4:
+        raise ValueError(f"the copy needs at least one fp32 element (4 bytes): {copy_bytes}")
+    if repeats is not None and repeats < 1:
+        raise ValueError(f"repeats must be at least 1: {repeats}")
+    if timeout_s is not None and not 0 < timeout_s < float("inf"):
+        raise ValueError(f"the timeout must be a positive number of seconds: {timeout_s}")
+    out = settings
+    if shape is not None:
+        out = replace(out, matmul_shape=shape)
+    if copy_bytes is not None:
+        out = replace(out, copy_bytes=copy_bytes)
+    if repeats is not None:
+        out = replace(out, repeats=repeats)
+    if timeout_s is not None:
+        out = replace(
+            out,
+            matmul_policy=_scaled(out.matmul_policy, timeout_s),
+            copy_policy=_scaled(out.copy_policy, timeout_s),
+        )
+    return out
+
+
+def blessed_sizes(settings: ProbeSettings, recorded: dict[str, Any]) -> ProbeSettings:
+    """The settings with the sizes and timing a health run recorded (run.json's
+    health_settings), so that a check compares like with like with a baseline blessed from
+    it. The allreduce keeps this check's own size: every rank must agree on it. ValueError
+    if the record is not one."""
+    try:
+        shape = tuple(int(d) for d in recorded["matmul_shape"])
+        copy = recorded["copy_bytes"]
+        return replace(
+            settings,
+            matmul_shape=shape,  # type: ignore[arg-type]
+            copy_bytes=int(copy) if copy is not None else None,
+            matmul_policy=Policy(**recorded["matmul_policy"]),
+            copy_policy=Policy(**recorded["copy_policy"]),
+            repeats=int(recorded["repeats"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"health_settings unreadable ({type(exc).__name__}: {exc})") from None
 
 
 def matmul_case(backend: Backend, settings: ProbeSettings) -> Case:

@@ -261,6 +261,24 @@ class Marks:
             result.warnings.append(EXCLUDED)
 
 
+def preflight_settings(settings: ProbeSettings, backend: Backend, root: Path) -> ProbeSettings:
+    """The pre-flight probes at the sizes of this SKU's blessed health baseline (a site may
+    have blessed `flopwatt health --shape ...`), else at the defaults: a check of another
+    size has nothing to compare with. An unreadable record leaves the defaults."""
+    import json
+
+    from bench.commands.health.baseline import SUITE
+    from bench.commands.health.probe import blessed_sizes
+    from bench.results.blessed.paths import sku_key
+
+    path = root / sku_key(backend.facts().identity) / SUITE / "run.json"
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))["health_settings"]
+        return blessed_sizes(settings, recorded)
+    except (OSError, ValueError, KeyError, TypeError):
+        return settings
+
+
 def preflight(job: Job, backend: Backend, writer: Any, baselines: Path | None) -> Marks:
     """The nightly suite's health check, before its cases: the rows go to the run's
     health.jsonl, every rank learns its device's verdict to mark its results with."""
@@ -272,10 +290,12 @@ def preflight(job: Job, backend: Backend, writer: Any, baselines: Path | None) -
     options = Options(default_settings(backend.kind), thresholds)
     if baselines is not None:
         options.baselines_root = baselines
+    options.settings = preflight_settings(options.settings, backend, options.baselines_root)
     outcome = check_job(job, backend, options)
     by_rank, line = None, ""
     if outcome is not None:
         write_rows(writer, outcome)
+        writer.update_meta(health_settings=asdict(options.settings))
         by_rank = outcome.by_rank()
         line = summary_line(asdict(outcome.summary)) + " (rows in health.jsonl)"
         if FAIL in by_rank.values():
