@@ -85,20 +85,22 @@ def _settings(args: argparse.Namespace, kind: str) -> Any:
 
     shape, copy = None, None
     if args.shape is not None:
-        from kernels.matmul import parse_shape
+        from kernels.matmul_spec import parse_shape
+        from kernels.spec import AxisError
 
-        dims = parse_shape(args.shape)
+        try:
+            dims = parse_shape(args.shape)
+        except AxisError as exc:
+            raise UsageError(f"--shape: {exc}") from None
         shape = (dims["m"], dims["n"], dims["k"])
     if args.copy_bytes is not None:
-        from kernels.allreduce import parse_size
+        from kernels.allreduce_spec import parse_size
+        from kernels.spec import AxisError
 
         try:
             copy = parse_size(args.copy_bytes)
-        except UsageError:
-            raise UsageError(
-                f"--copy-bytes {args.copy_bytes!r} is not a size like 32Mi or 4Gi "
-                "(K, M, G are powers of 10; Ki, Mi, Gi powers of 2)"
-            ) from None
+        except AxisError as exc:
+            raise UsageError(f"--copy-bytes: {exc}") from None
         if copy < 4:
             raise UsageError(f"--copy-bytes {args.copy_bytes!r}: at least 4 (one fp32 element)")
     try:
