@@ -10,14 +10,15 @@ the same launch, each on a process subgroup of the first N ranks while the other
 - strong scaling (fixed total work, the matmul's M split across ranks): E(N) = T(1) / (N T(N))
 
 X is throughput (matmul ops per second over all ranks), T the step time: the slowest rank's
-mean (a step ends when the last rank is done). Per N the result keeps every rank's time, the
-slowest and fastest rank, the share of the step the allreduce takes alone, and its busbw.
+mean per step, timed by the same lockstep engine as every collective case
+(bench.measuring.collective_timing; a step ends when the last rank is done). Per N the result
+keeps every rank's time, the slowest and fastest rank, the share of the step the allreduce
+takes alone, and its busbw.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,7 @@ import torch
 
 from bench.devices.base import Backend, DeviceFacts
 from bench.measuring import metrics
+from bench.measuring.collective_timing import CollectivePolicy, measure_collective
 from kernels.base import Correctness, Prepared
 from kernels.case import Case
 from kernels.scaling_spec import (  # noqa: F401  the declared half of the Kernel interface
@@ -39,8 +41,12 @@ from kernels.scaling_spec import (  # noqa: F401  the declared half of the Kerne
 NAME = SPEC.name
 DTYPES = SPEC.dtypes
 COLLECTIVE = SPEC.collective
-WARMUP_STEPS = 2
-TIMED_STEPS = 8
+# The step is timed by the collective engine every other collective case uses (agreed call
+# counts, a pipelined loop, per-iteration marks, max over ranks), on a shorter budget: a study
+# times three functions at every subgroup size.
+STEP_POLICY = CollectivePolicy(
+    warmup_calls=2, target_s=0.1, min_calls=4, max_calls=200, event_calls=8
+)
 
 _TORCH = {"bf16": torch.bfloat16, "fp32": torch.float32}
 
@@ -107,17 +113,6 @@ class _Step:
             self.communicate()
 
 
-def _mean_time(fn: Any, backend: Backend, steps: int) -> float:
-    for _ in range(WARMUP_STEPS):
-        fn()
-    backend.synchronize()
-    start = time.perf_counter()
-    for _ in range(steps):
-        fn()
-    backend.synchronize()
-    return (time.perf_counter() - start) / steps
-
-
 def measure_steps(case: Case, prepared: Prepared, backend: Backend) -> list[dict[str, Any]]:
     """Every rank: time the step on each subgroup of the first N ranks; rows for every N."""
     import torch.distributed as dist
@@ -130,11 +125,12 @@ def measure_steps(case: Case, prepared: Prepared, backend: Backend) -> list[dict
         dist.barrier()
         if rank < n:
             step = _Step(case, backend.torch_device(), n, groups[n])
-            mine = (
-                _mean_time(step.step, backend, TIMED_STEPS),
-                _mean_time(step.compute, backend, TIMED_STEPS),
-                _mean_time(step.communicate, backend, TIMED_STEPS),
-            )
+            timed = [
+                measure_collective(fn, backend, STEP_POLICY, group=groups[n])
+                for fn in (step.step, step.compute, step.communicate)
+            ]
+            # the subgroup is the first n ranks, so its rank i is global rank i
+            mine = tuple(t.time_by_rank_s[rank] for t in timed)
         dist.barrier()  # ranks outside this subgroup wait here
         everyone: list[Any] = [None] * world
         dist.all_gather_object(everyone, mine)

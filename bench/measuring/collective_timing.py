@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from bench.devices.base import Backend
 from bench.measuring.stats import quantile
@@ -46,19 +47,19 @@ class CollectiveTimings:
     rank_reduction: str = RANK_REDUCTION
 
 
-def _all_gather(obj: object) -> list[object]:
+def _all_gather(obj: object, group: Any = None) -> list[object]:
     import torch.distributed as dist
 
-    out: list[object] = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
+    out: list[object] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(out, obj, group=group)
     return out
 
 
-def _barrier(backend: Backend) -> None:
+def _barrier(backend: Backend, group: Any = None) -> None:
     import torch.distributed as dist
 
     backend.synchronize()
-    dist.barrier()
+    dist.barrier(group=group)
 
 
 def measure_collective(
@@ -66,25 +67,30 @@ def measure_collective(
     backend: Backend,
     policy: CollectivePolicy,
     clock: Callable[[], float] = time.perf_counter,
+    group: Any = None,
 ) -> CollectiveTimings:
-    """Time `run` (one collective call) on every rank of the default process group."""
+    """Time `run` (one collective call) on every rank of `group` (None: the default group).
+
+    Only the ranks of `group` call this; a scaling study times its step on the subgroup of
+    the first N ranks while the others wait outside.
+    """
     for _ in range(policy.warmup_calls):
         run()
-    _barrier(backend)
+    _barrier(backend, group)
     start = clock()
     run()
     backend.synchronize()
-    estimate = max(float(t) for t in _all_gather(clock() - start))  # the slowest rank's
+    estimate = max(float(t) for t in _all_gather(clock() - start, group))  # the slowest rank's
     calls = min(policy.max_calls, max(policy.min_calls, math.ceil(policy.target_s / estimate)))
 
-    _barrier(backend)
+    _barrier(backend, group)
     start = clock()
     for _ in range(calls):
         run()
     backend.synchronize()
     mine = (clock() - start) / calls
 
-    _barrier(backend)
+    _barrier(backend, group)
     marks = []
     for _ in range(policy.event_calls):
         first = backend.mark()
@@ -93,7 +99,7 @@ def measure_collective(
     backend.synchronize()
     iterations = [backend.elapsed_s(a, b) for a, b in marks]
 
-    gathered = _all_gather((mine, iterations))
+    gathered = _all_gather((mine, iterations), group)
     return reduce_ranks(gathered, calls)  # type: ignore[arg-type]
 
 
