@@ -106,6 +106,27 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--min-samples", type=_positive_int, help="samples before stopping (10)")
     run.add_argument("--min-time-s", type=_positive_float, help="measured time before stopping")
     run.add_argument("--warmup-s", type=_nonnegative_float, help="minimum warm-up per case")
+    run.add_argument(
+        "--ceiling-budget-s",
+        type=_positive_float,
+        help="suites that measure their ceilings (full): search seconds per dtype",
+    )
+    run.add_argument(
+        "--ceiling-max-dim",
+        type=_positive_int,
+        metavar="N",
+        help="suites that measure their ceilings: largest M, N or K searched",
+    )
+    run.add_argument(
+        "--ceiling-warmup-s",
+        type=_nonnegative_float,
+        help="suites that measure their ceilings: thermal warm-up before the search",
+    )
+    run.add_argument(
+        "--ceiling-no-memory",
+        action="store_true",
+        help="suites that measure their ceilings: the matmul ceilings only, no memory ceiling",
+    )
     run.add_argument("--threads", type=_positive_int, help="CPU threads (default: torch's)")
     run.add_argument(
         "--init",
@@ -303,7 +324,7 @@ def _peak_overrides(items: Sequence[str]) -> dict[str, float]:
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from bench.commands.run import run_extras
+    from bench.commands.run import in_run_search, run_extras
     from bench.devices import get_backend, parse_device
     from bench.execution.plan import PolicyOverrides, RunPlan, split_list
     from bench.execution.session import RunSetup, execute
@@ -336,6 +357,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend = get_backend(_rank_device(args.device, ctx), args.threads)
     if args.timing == "graph" and not backend.supports_graphs:
         raise UsageError(f"--timing graph needs a CUDA device; {backend.label} has no graphs")
+    search = in_run_search(
+        args.ceiling_budget_s, args.ceiling_max_dim, args.ceiling_warmup_s, args.ceiling_no_memory
+    )
+    if search is not None:
+        if not plan.suite_for(backend.kind).measures_ceilings:
+            raise UsageError(
+                f"--ceiling-* limits the ceiling search of a suite that measures its ceilings "
+                f"(--suite full); suite {plan.suite!r} reads stored ones"
+            )
+        try:
+            search.preset(backend.kind)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     try:
         power_setup = _power_setup(args, backend)
         job = _open_job(ctx, plan, backend, args.collective_timeout_s)
@@ -346,7 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out = Console(quiet=True)
             err = Console(stderr=True)
             setup = RunSetup(
-                backend, power_setup, args.out, out, err, job, args.baselines, run_extras()
+                backend, power_setup, args.out, out, err, job, args.baselines, run_extras(search)
             )
             return execute(plan, setup)
         finally:

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +13,6 @@ import pytest
 from test_ceiling import make_ceiling
 
 from bench.cli import main
-from bench.commands.ceiling import presets
 from bench.devices.cpu import CpuBackend
 from bench.results.blessed.ceiling import read_ceiling, save_ceiling
 from bench.results.blessed.paths import sku_key
@@ -45,34 +43,6 @@ def sku():
 def only_run(parent: Path) -> Path:
     (run,) = [p for p in parent.iterdir() if p.is_dir()]
     return run
-
-
-@pytest.fixture
-def tiny_presets(monkeypatch):
-    """Presets small enough for a test: 64..256 shapes, a short budget, a 4 MiB memory buffer.
-
-    Only for `run --suite full`, whose in-run ceiling search has no flags of its own yet
-    (`flopwatt ceiling` tests use --max-dim, --budget-s and --warmup-s instead)."""
-    real = presets.get_preset
-
-    def tiny(kind, depth, budget_s=None):
-        preset = real(kind, depth, budget_s)
-        space = replace(preset.space, coarse=(64, 128, 256), seeds=(), hi=256, refine_step=64)
-        point = replace(preset.point, timeout_s=0.15, min_time_s=0.02)
-        memory = replace(preset.memory, timeout_s=0.2, min_time_s=0.02, warmup_min_s=0.02)
-        return replace(
-            preset,
-            space=space,
-            point=point,
-            memory=memory,
-            budget_s=budget_s or 0.6,
-            warmup_s=0.0,
-            warmup_shape=(64, 64, 64),
-            memory_floor_bytes=4 * 2**20,
-            memory_cache_multiple=0,
-        )
-
-    monkeypatch.setattr(presets, "get_preset", tiny)
 
 
 @pytest.mark.parametrize(
@@ -204,18 +174,32 @@ def test_without_a_usable_ceiling_the_fraction_is_none_with_the_reason(tmp_path,
     assert "corrupt" in case.measured_peak_detail
 
 
-def test_suite_full_measures_the_ceilings_first_and_stores_them_in_the_run(
-    tmp_path, capsys, tiny_presets
-):
+def test_suite_full_measures_the_ceilings_first_and_stores_them_in_the_run(tmp_path, capsys):
     args = ["run", "--suite", "full", *FAST_RUN, "--kernel", "matmul", "--shape", "128x128x128"]
+    args += ["--ceiling-budget-s", "0.6", "--ceiling-max-dim", "256", "--ceiling-warmup-s", "0"]
+    args += ["--ceiling-no-memory"]  # a CPU memory ceiling takes about a minute here
     code = main([*args, "--dtype", "fp32", "--idle-s", "0", "--out", str(tmp_path)])
     assert code == 0
     run = load_run(only_run(tmp_path))
     meta = run.meta["ceiling"]
     assert meta["source"] == "this run" and "fp32" in meta["matmul"]
-    assert meta["memory"]["kernels"]["copy"]["bytes_per_s"] > 0
+    assert not (meta.get("memory") or {}).get("kernels")  # --ceiling-no-memory
     assert "128x128x128" in [p["shape"] for p in meta["matmul"]["fp32"]["points"]]  # the seed
     case = run.cases.iloc[0]
     assert case.timing_mode == "cold" and case.measured_peak_source == "this run"
     assert case.frac_of_measured_peak > 0
     assert "measured in this run" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--ceiling-max-dim", "16"], "--ceiling-max-dim 16: at least"),
+        (["--suite", "quick", "--ceiling-budget-s", "1"], "suite 'quick' reads stored ones"),
+    ],
+)
+def test_bad_in_run_ceiling_limits_exit_2(tmp_path, capsys, args, message):
+    base = ["run", "--device", "cpu", "--kernel", "matmul", "--shape", "64x64x64"]
+    suite = [] if "--suite" in args else ["--suite", "full"]
+    assert main([*base, *suite, *args, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err

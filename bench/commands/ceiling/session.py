@@ -96,13 +96,36 @@ def _plan(cases: Sequence[Any]) -> tuple[tuple[str, ...], dict[str, tuple[Shape,
     return tuple(modes), {mode: tuple(shapes) for mode, shapes in seeds.items()}
 
 
+@dataclass(frozen=True)
+class InRunSearch:
+    """How a run that measures its own ceilings searches (`run --ceiling-*`); None: the quick
+    preset's value."""
+
+    budget_s: float | None = None
+    max_dim: int | None = None
+    warmup_s: float | None = None
+    memory: bool = True  # the memory ceiling too (--ceiling-no-memory: matmul only)
+
+    def preset(self, kind: str) -> Any:
+        """The quick preset with these limits; ValueError names a bad --ceiling-max-dim."""
+        from bench.commands.ceiling.presets import capped, get_preset
+
+        preset = get_preset(kind, "quick", self.budget_s)
+        if self.max_dim is not None:
+            try:
+                preset = capped(preset, self.max_dim)
+            except ValueError as exc:
+                raise ValueError(str(exc).replace("--max-dim", "--ceiling-max-dim")) from None
+        return preset
+
+
 def measure_for_run(
     backend: Backend,
     cases: Sequence[Any],
     environment: dict[str, Any],
     command: str,
-    on_progress: Callable[[str], None],
-    save_meta: Callable[[dict[str, Any]], None],
+    progress: tuple[Callable[[str], None], Callable[[dict[str, Any]], None]],
+    search: InRunSearch,
 ) -> RunCeilings:
     """Measure the ceilings the cases need (quick search, seeded with their shapes).
 
@@ -110,11 +133,12 @@ def measure_for_run(
     interrupted run still records the ceilings found so far.
     """
     from bench.commands.ceiling.command import Request, measure_ceiling
-    from bench.commands.ceiling.presets import get_preset
 
+    on_progress, save_meta = progress
     modes, seeds = _plan(cases)
-    preset = get_preset(backend.kind, "quick")
-    request = Request(modes, preset, preset.warmup_s, memory=True, seeds=seeds)
+    preset = search.preset(backend.kind)
+    warmup = preset.warmup_s if search.warmup_s is None else search.warmup_s
+    request = Request(modes, preset, warmup, memory=search.memory, seeds=seeds)
     outcome = measure_ceiling(backend, request, environment, command, on_progress=on_progress)
     note = "" if outcome.ceiling.matmul else "no math mode of this run could be measured"
     found = RunCeilings(outcome.ceiling, "this run", None, note, list(outcome.failures))
@@ -133,6 +157,7 @@ def ceilings_for_run(
     save_meta: Callable[[dict[str, Any]], None],
     on_progress: Callable[[str], None],
     warn: Callable[[str], None],
+    search: InRunSearch | None = None,
 ) -> RunCeilings:
     """What the run session calls: measure the ceilings now (`full`), else load the stored ones;
     record them in run.json (save_meta) and pass on any warning about an ignored file."""
@@ -144,8 +169,8 @@ def ceilings_for_run(
             cases,
             meta.get("environment") or {},
             meta.get("command", ""),
-            on_progress,
-            save_meta,
+            (on_progress, save_meta),
+            search or InRunSearch(),
         )
     else:
         found = load_for_run(backend, baselines or DEFAULT_BASELINES)
