@@ -15,7 +15,7 @@ from bench.api.inputs import device_spec, math_mode_of
 from bench.devices.cpu import CpuBackend
 from bench.peaks.lookup import MATH_MODES, resolve_peak
 from bench.power.estimate import EstimatePowerSource
-from bench.results.record import PART_OF, VERSION_FIELDS as VERSIONS
+from bench.results.record import PART_OF, VERSION_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 48
@@ -279,7 +279,7 @@ def test_load_runs_concatenates_runs_with_a_run_id(two_runs):
 def test_load_runs_reads_a_1x_run_into_the_same_dotted_columns(two_runs):
     old = Path(__file__).parent / "data" / "cpu-run"  # schema 1.1: flat lines
     frame = bench.load_runs([two_runs[0].path, old])
-    assert not [c for c in frame.columns if "." not in c and c not in ("run_id", *VERSIONS)]
+    assert not [c for c in frame.columns if "." not in c and c not in ("run_id", *VERSION_FIELDS)]
     rows = frame[frame["run_id"] != two_runs[0].meta["run_id"]]
     ok = rows["identity.status"] == "ok"
     assert 0 < ok.sum() < len(rows) and rows["identity.kernel"].notna().all()

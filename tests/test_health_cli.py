@@ -72,9 +72,9 @@ def test_on_a_cpu_every_nvml_check_is_na_the_probes_run_and_it_exits_0(tmp_path,
     run = load_run(doc["run_dir"])
     assert run.meta["status"] == "complete" and run.meta["suite"] == "health"
     assert [r["name"] for r in run.health] == [r["name"] for r in doc["checks"]]
-    assert sorted(run.cases.kernel) == ["matmul", "memcopy"]
-    assert set(run.cases.health_verdict) == {"PASS"}
-    for repeats in run.cases.repeats:  # each reading is the median of 5 short repeats
+    assert sorted(run.cases["identity.kernel"]) == ["matmul", "memcopy"]
+    assert set(run.cases["identity.health_verdict"]) == {"PASS"}
+    for repeats in run.cases["timing.repeats"]:  # each reading is the median of 5 short repeats
         assert len(repeats) == 5 and all(r["time_median_s"] > 0 for r in repeats)
     (golden,) = run.meta["health"]["canaries"]  # what a baseline blessed from it holds
     assert golden["sha256"].startswith(rows["canary repeat"]["value"])
@@ -142,20 +142,23 @@ def test_the_nightly_marks_a_failed_gpus_results_and_bless_leaves_them_out(
     run_dir = only_run(tmp_path / "runs")
     run = load_run(run_dir)
     assert run.meta["status"] == "complete" and run.meta["health"]["verdict"] == FAIL
-    assert list(run.cases.health_verdict) == [FAIL]  # measured and kept, but marked
-    assert "excluded from baselines" in run.cases.warnings[0][-1]
+    assert list(run.cases["identity.health_verdict"]) == [FAIL]  # measured and kept, but marked
+    assert "excluded from baselines" in run.cases["identity.warnings"][0][-1]
     assert any(r["name"] == "scripted fault" for r in run.health)
     root = tmp_path / "baselines"
     assert main(["baseline", "bless", str(run_dir), "--root", str(root)]) == 2
     assert "failed its health check" in capsys.readouterr().err
     # one healthy case beside the failed one: bless copies only the healthy one
     lines = (run_dir / "cases.jsonl").read_text().splitlines()
-    healthy = json.loads(lines[0]) | {"case_id": "healthy", "health_verdict": "PASS"}
+    failed = json.loads(lines[0])
+    marked = {"case_id": "healthy", "health_verdict": "PASS"}
+    healthy = failed | {"identity": failed["identity"] | marked}
     (run_dir / "cases.jsonl").write_text("\n".join([*lines, json.dumps(healthy)]) + "\n")
     assert main(["baseline", "bless", str(run_dir), "--root", str(root)]) == 0
     assert "left out 1 cases" in capsys.readouterr().out
     (blessed,) = root.glob("*/nightly/cases.jsonl")
-    assert [json.loads(x)["case_id"] for x in blessed.read_text().splitlines()] == ["healthy"]
+    kept = [json.loads(x)["identity"]["case_id"] for x in blessed.read_text().splitlines()]
+    assert kept == ["healthy"]
     assert main(["report", str(run_dir), "--no-plots"]) == 0
     report = (run_dir / "report.md").read_text()
     assert "## Hardware health" in report and "scripted fault" in report
@@ -182,6 +185,12 @@ def test_two_ranks_check_at_once_and_the_canary_catches_a_flipped_bit(tmp_path):
     assert {rows[(rank, "canary vs peers")]["verdict"] for rank in (0, 1)} == {FAIL}
     assert rows[(1, "canary repeat")]["verdict"] == "PASS"  # flipped the same way both times
     assert rows[(None, "allreduce result")]["verdict"] == "PASS"
-    assert sorted(run.cases.kernel) == ["allreduce", "matmul", "matmul", "memcopy", "memcopy"]
-    assert sorted(run.cases["rank"].dropna()) == [0, 0, 1, 1]
+    assert sorted(run.cases["identity.kernel"]) == [
+        "allreduce",
+        "matmul",
+        "matmul",
+        "memcopy",
+        "memcopy",
+    ]
+    assert sorted(run.cases["identity.rank"].dropna()) == [0, 0, 1, 1]
     shutil.rmtree(out)

@@ -105,7 +105,9 @@ def test_other_schema_major_is_refused(tmp_path):
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
     meta["schema_version"] = "3.0"
     (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"schema version '3\.0', this flopwatt reads 1\.x and 2\.x"):
+    with pytest.raises(
+        ValueError, match=r"schema version '3\.0', this flopwatt reads 1\.x and 2\.x"
+    ):
         load_run(tmp_path / "run")
     check_schema("1.7", "a 1.x minor is readable")
     check_schema("2.9", "a newer 2.x minor is readable")

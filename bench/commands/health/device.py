@@ -145,8 +145,9 @@ def _unfit(reads: Reads, measured: Measured) -> str | None:
         return f"GPU {reads.lost}"
     if not measured.outcomes:
         return measured.rows[0].reason
-    failed = next((o.result for o in measured.outcomes if o.result.status == "failed"), None)
-    return None if failed is None else f"{failed.identity.kernel} failed: {failed.identity.reason}"
+    results = (o.result.identity for o in measured.outcomes)
+    failed = next((r for r in results if r.status == "failed"), None)
+    return None if failed is None else f"{failed.kernel} failed: {failed.reason}"
 
 
 def check_device(
