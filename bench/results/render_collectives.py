@@ -44,14 +44,14 @@ def nccl_tests_lines(results: Iterable[CaseResult]) -> list[str]:
         groups.setdefault(key, {}).setdefault(size, {})[r.identity.params["place"]] = r
     lines: list[str] = []
     for (collective, dtype), sizes in groups.items():
-        world = next(iter(next(iter(sizes.values())).values())).world_size
+        world = next(iter(next(iter(sizes.values())).values())).identity.world_size
         lines.append(f"# {collective}, {dtype}, {world} ranks; out-of-place | in-place")
         lines.extend(_HEADER.splitlines())
         busbws = []
         for size in sorted(sizes):
             by_place = sizes[size]
             any_result = next(iter(by_place.values()))
-            count = (any_result.kernel_details or {}).get("count_per_rank_in", "—")
+            count = (any_result.work.kernel_details or {}).get("count_per_rank_in", "—")
             redop = "none" if collective == "allgather" else "sum"
             lines.append(
                 f"{size:>12} {count!s:>12} {_TYPES.get(dtype, dtype):>8} {redop:>6}"
