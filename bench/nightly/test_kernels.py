@@ -8,25 +8,26 @@ import pytest
 
 from bench.commands.report.pytest_benchmark import SampleClock
 from bench.execution.context import CaseContext
+from bench.results.record import CaseResult
 
 CLOCK = SampleClock()
 pytestmark = pytest.mark.benchmark(**CLOCK.mark_options())
 
 
-def extra_info(r: Any) -> dict[str, Any]:
+def extra_info(r: CaseResult) -> dict[str, Any]:
     """The figures pytest-benchmark has no column for, scaled for reading (SI in the name)."""
     info = {
         "tflop_per_s": r.rates.achieved_ops_per_s and r.rates.achieved_ops_per_s / 1e12,
         "frac_of_peak": r.rates.frac_of_peak,
         "peak_source": r.rates.peak_source,
-        "frac_of_clock_peak": getattr(r, "frac_of_clock_peak", None),
-        "frac_of_measured_peak": getattr(r, "frac_of_measured_peak", None),
+        "frac_of_clock_peak": r.rates.frac_of_clock_peak,
+        "frac_of_measured_peak": r.rates.frac_of_measured_peak,
         "power_w": r.energy.avg_power_w,
         "tflop_per_s_per_w": r.energy.ops_per_j and r.energy.ops_per_j / 1e12,
         "energy_source": r.energy.energy_source,
-        "busbw_gb_per_s": getattr(r, "busbw_bytes_per_s", None),
+        "busbw_gb_per_s": r.collective.busbw_bytes_per_s,
         "sm_clock_hz": r.energy.sm_clock_hz_median or r.timing.clock_hz_after,
-        "cpu_pressure": getattr(r, "cpu_pressure", None),
+        "cpu_pressure": r.timing.cpu_pressure,
         "timing_mode": r.timing.timing_mode,
         "stop_reason": r.timing.stop_reason,
         "time_ci95_s": [r.timing.time_ci95_low_s, r.timing.time_ci95_high_s],
