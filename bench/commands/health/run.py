@@ -46,7 +46,7 @@ from bench.commands.health.probe import ProbeSettings
 from bench.devices.base import Backend
 from bench.execution.job import Job
 from bench.execution.outcome import CaseOutcome
-from bench.results.record import CaseResult, RunWriter, write_health
+from bench.results.record import CaseResult, RunWriter, leaves_of, write_health
 
 ORDER = (
     *CHECK_NAMES,
@@ -211,22 +211,15 @@ def write(writer: RunWriter, outcome: Outcome) -> None:
     for record in outcome.records:
         verdict = outcome.verdict_of(record)
         for case, samples in zip(record.cases, record.samples, strict=True):
-            leaves = CaseResult.from_dict(case).leaves()
-            extra = [EXCLUDED] if verdict == FAIL else []
+            leaves = leaves_of(case)
             label = f"{index:04d}-{leaves['kernel']}-{leaves['dtype']}-"
             label += str(leaves["params"].get("shape_label"))
-            case_id, rank = safe_name(label), None
+            case_id, rank = safe_name(label), leaves.get("rank")
             if outcome.world_size > 1:
                 case_id, rank = f"{case_id}-r{record.rank}", record.rank
-            result = CaseResult.from_leaves(
-                {
-                    **leaves,
-                    "health_verdict": verdict,
-                    "warnings": [*leaves["warnings"], *extra],
-                    "case_id": case_id,
-                    "rank": rank if rank is not None else leaves["rank"],
-                }
-            )
+            warnings = [*leaves["warnings"], *([EXCLUDED] if verdict == FAIL else [])]
+            marked = {"health_verdict": verdict, "warnings": warnings, "case_id": case_id}
+            result = CaseResult.from_leaves({**leaves, **marked, "rank": rank})
             writer.append(result, samples)
             index += 1
     if outcome.job_outcome is not None:
