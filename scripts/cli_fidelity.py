@@ -122,7 +122,9 @@ def run_flopwatt(args: argparse.Namespace, extra: list[str]) -> dict:
         if done.returncode != 0:
             raise SystemExit(f"flopwatt run failed ({done.returncode}): {done.stderr[-2000:]}")
         (run_dir,) = Path(out).iterdir()
-        case = json.loads((run_dir / "cases.jsonl").read_text().splitlines()[0])
+        from bench.results.record import leaves_of  # 2.x lines are nested in parts
+
+        case = leaves_of(json.loads((run_dir / "cases.jsonl").read_text().splitlines()[0]))
         meta = json.loads((run_dir / "run.json").read_text())
     return {
         "median_s": case["time_median_s"],

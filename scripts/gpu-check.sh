@@ -204,11 +204,13 @@ step_collectives() {
     python - "$(only_run allreduce)" "$expect" <<'PY'
 import sys
 from bench.results.record import load_run
-cases = load_run(sys.argv[1]).cases
-bad = cases[(cases.status != "ok") | (cases.wrong_elements != 0) | (cases.bus_factor != 0)]
+cases = load_run(sys.argv[1]).cases  # schema 2: dotted columns, part.field
+status, wrong = cases["identity.status"], cases["collective.wrong_elements"]
+bad = cases[(status != "ok") | (wrong != 0) | (cases["collective.bus_factor"] != 0)]
 print(f"{len(cases)} collective cases ({sys.argv[2]} expected), {len(bad)} not ok; "
       "#wrong 0 and busbw factor 0 expected at world size 1")
-print(cases[["params.shape_label", "dtype", "status", "time_mean_s", "algbw_bytes_per_s"]])
+print(cases[["identity.params.shape_label", "identity.dtype", "identity.status",
+             "timing.time_mean_s", "collective.algbw_bytes_per_s"]])
 if len(bad) or len(cases) != int(sys.argv[2]):
     print("IMPLAUSIBLE: collectives at world size 1")
     sys.exit(1)

@@ -47,13 +47,15 @@ ANCHOR = ("bf16", "8192x8192x8192")
 def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True) -> list[str]:
     """Every implausibility of a matmul run: the general rules plus the bf16 8192^3 anchor."""
     found = case_problems(cases, tdp_w)
-    anchor = cases[(cases["dtype"] == ANCHOR[0]) & (cases["params.shape_label"] == ANCHOR[1])]
+    anchor = cases[
+        (cases["identity.dtype"] == ANCHOR[0]) & (cases["identity.params.shape_label"] == ANCHOR[1])
+    ]
     if anchor.empty and not need_anchor:
         return found
-    if anchor.empty or anchor.iloc[0]["status"] != "ok":
+    if anchor.empty or anchor.iloc[0]["identity.status"] != "ok":
         found.append(f"{' '.join(ANCHOR)}: not measured")
     else:
-        frac = anchor.iloc[0]["frac_of_peak"]
+        frac = anchor.iloc[0]["rates.frac_of_peak"]
         if not known(frac) or not 0.5 <= frac <= 1.0:
             found.append(
                 f"{' '.join(ANCHOR)}: {percent(frac) if known(frac) else 'no'} of "
@@ -64,12 +66,12 @@ def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True
 
 def _energy_cells(c: Any) -> str:
     """Power, rate per watt and counter/integral, or dashes when no energy was measured."""
-    if "avg_power_w" not in c or not known(c["avg_power_w"]):
+    if "energy.avg_power_w" not in c or not known(c["energy.avg_power_w"]):
         return f"{'—':>7s} {'—':>18s} {'—':>6s}"
-    per_w = si(c["ops_per_j"], rate_unit(c["dtype"]) + "/W")
-    ratio = c.get("energy_counter_vs_integral")
+    per_w = si(c["energy.ops_per_j"], rate_unit(c["identity.dtype"]) + "/W")
+    ratio = c.get("energy.energy_counter_vs_integral")
     ratio_text = f"{ratio:.3f}" if known(ratio) else "—"
-    return f"{c['avg_power_w']:6.0f}W {per_w:>18s} {ratio_text:>6s}"
+    return f"{c['energy.avg_power_w']:6.0f}W {per_w:>18s} {ratio_text:>6s}"
 
 
 def print_figures(cases: Any, sku: str | None) -> None:
@@ -80,34 +82,38 @@ def print_figures(cases: Any, sku: str | None) -> None:
     )
     print(header)
     for _, c in cases.iterrows():
-        shape = c["params.shape_label"]
-        if c["status"] != "ok":
-            print(f"{c['dtype']:5s} {shape:>16s} {c['status']}: {c['reason']}")
+        shape, dtype, status = (
+            c["identity.params.shape_label"],
+            c["identity.dtype"],
+            c["identity.status"],
+        )
+        if status != "ok":
+            print(f"{dtype:5s} {shape:>16s} {status}: {c['identity.reason']}")
             continue
-        clock = si(c["clock_hz_after"], "Hz") if known(c["clock_hz_after"]) else "—"
-        frac = percent(c["frac_of_peak"]) if known(c["frac_of_peak"]) else "—"
-        ceil = c.get("frac_of_measured_peak")  # of the ceiling measured by the check's step
+        clock = si(c["timing.clock_hz_after"], "Hz") if known(c["timing.clock_hz_after"]) else "—"
+        frac = percent(c["rates.frac_of_peak"]) if known(c["rates.frac_of_peak"]) else "—"
+        ceil = c.get("rates.frac_of_measured_peak")  # of the ceiling measured by the check's step
         ceil = percent(ceil) if known(ceil) else "—"
         print(
-            f"{c['dtype']:5s} {shape:>16s} {seconds(c['time_median_s']):>9s} "
-            f"{si(c['achieved_ops_per_s'], rate_unit(c['dtype'])):>14s} {frac:>7s} {ceil:>7s} "
-            f"{c['timing_mode']:>5s} {percent(c['rel_noise'], 2):>7s} {clock:>9s} "
-            f"{_energy_cells(c)}  {c['stop_reason']}"
+            f"{dtype:5s} {shape:>16s} {seconds(c['timing.time_median_s']):>9s} "
+            f"{si(c['rates.achieved_ops_per_s'], rate_unit(dtype)):>14s} {frac:>7s} {ceil:>7s} "
+            f"{c['timing.timing_mode']:>5s} {percent(c['timing.rel_noise'], 2):>7s} {clock:>9s} "
+            f"{_energy_cells(c)}  {c['timing.stop_reason']}"
         )
     for dtype in ("bf16", "fp8"):
-        ok = cases[(cases["dtype"] == dtype) & (cases["status"] == "ok")]
+        ok = cases[(cases["identity.dtype"] == dtype) & (cases["identity.status"] == "ok")]
         if ok.empty:
             continue
-        best = ok.loc[ok["achieved_ops_per_s"].idxmax()]
+        best = ok.loc[ok["rates.achieved_ops_per_s"].idxmax()]
         line = (
-            f"best {dtype}: {si(best['achieved_ops_per_s'], 'FLOP/s')} at "
-            f"{best['params.shape_label']} (median)"
+            f"best {dtype}: {si(best['rates.achieved_ops_per_s'], 'FLOP/s')} at "
+            f"{best['identity.params.shape_label']} (median)"
         )
         ref = MAMF.get((sku or "", dtype))
         if ref:
             line += (
                 f"; published MAMF for {sku}: {si(ref, 'FLOP/s')} -> ratio "
-                f"{best['achieved_ops_per_s'] / ref:.3f}"
+                f"{best['rates.achieved_ops_per_s'] / ref:.3f}"
             )
         print(line)
 

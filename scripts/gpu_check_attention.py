@@ -40,25 +40,26 @@ def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True
     """Every implausibility of an attention run: the general rules, the backend that ran,
     and the flash-forward anchor."""
     found = case_problems(cases, tdp_w)
-    for _, c in cases[cases["status"] == "ok"].iterrows():
-        name = f"{c['dtype']} {c['params.shape_label']}"
-        ran, asked = c.get("kernel_details.sdpa_backend"), c["params.backend"]
+    for _, c in cases[cases["identity.status"] == "ok"].iterrows():
+        name = f"{c['identity.dtype']} {c['identity.params.shape_label']}"
+        ran, asked = c.get("work.kernel_details.sdpa_backend"), c["identity.params.backend"]
         if asked != "auto" and ran != asked:
             found.append(f"{name}: asked for {asked}, {ran} ran")
     anchor = cases[
-        (cases["dtype"] == ANCHOR[0]) & cases["params.shape_label"].str.endswith(ANCHOR[1])
+        (cases["identity.dtype"] == ANCHOR[0])
+        & cases["identity.params.shape_label"].str.endswith(ANCHOR[1])
     ]
     if anchor.empty:
         if need_anchor:
             found.append(f"{ANCHOR[0]} flash fwd 8k non-causal: not in this run")
         return found
     row = anchor.iloc[0]
-    if row["status"] == "ok":
-        frac = row["frac_of_peak"]
+    if row["identity.status"] == "ok":
+        frac = row["rates.frac_of_peak"]
         low, high = ANCHOR_BAND
         if known(frac) and not low <= frac <= high:
             found.append(
-                f"{ANCHOR[0]} {row['params.shape_label']}: {percent(frac)} of spec peak, "
+                f"{ANCHOR[0]} {row['identity.params.shape_label']}: {percent(frac)} of spec peak, "
                 f"outside {low:.0%}..{high:.0%}"
             )
     return found
@@ -67,20 +68,28 @@ def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True
 def print_figures(cases: Any, sku: str | None) -> None:
     print(f"{'dtype':5s} {'case':>34s} {'ran':>9s} {'time':>9s} {'rate':>14s} {'% peak':>7s}  stop")
     for _, c in cases.iterrows():
-        label = c["params.shape_label"]
-        if c["status"] != "ok":
-            print(f"{c['dtype']:5s} {label:>34s} {c['status']}: {c['reason']}")
-            continue
-        ran = c.get("kernel_details.sdpa_backend") or "?"
-        frac = percent(c["frac_of_peak"]) if known(c["frac_of_peak"]) else "—"
-        print(
-            f"{c['dtype']:5s} {label:>34s} {ran:>9s} {seconds(c['time_median_s']):>9s} "
-            f"{si(c['achieved_ops_per_s'], 'FLOP/s'):>14s} {frac:>7s}  {c['stop_reason']}"
+        label, dtype, status = (
+            c["identity.params.shape_label"],
+            c["identity.dtype"],
+            c["identity.status"],
         )
-    ok = cases[(cases["status"] == "ok") & cases["params.shape_label"].str.endswith(ANCHOR[1])]
+        if status != "ok":
+            print(f"{dtype:5s} {label:>34s} {status}: {c['identity.reason']}")
+            continue
+        ran = c.get("work.kernel_details.sdpa_backend") or "?"
+        frac = percent(c["rates.frac_of_peak"]) if known(c["rates.frac_of_peak"]) else "—"
+        print(
+            f"{dtype:5s} {label:>34s} {ran:>9s} {seconds(c['timing.time_median_s']):>9s} "
+            f"{si(c['rates.achieved_ops_per_s'], 'FLOP/s'):>14s} {frac:>7s}  "
+            f"{c['timing.stop_reason']}"
+        )
+    ok = cases[
+        (cases["identity.status"] == "ok")
+        & cases["identity.params.shape_label"].str.endswith(ANCHOR[1])
+    ]
     ref = PUBLISHED_FLASH_FWD.get(sku or "")
     if not ok.empty:
-        rate = ok.iloc[0]["achieved_ops_per_s"]
+        rate = ok.iloc[0]["rates.achieved_ops_per_s"]
         line = f"flash fwd bf16 8k non-causal: {si(rate, 'FLOP/s')}"
         if ref:
             line += f"; published SDPA flash on {sku}: ~{si(ref, 'FLOP/s')} -> {rate / ref:.2f}"

@@ -60,7 +60,9 @@ def only_run(parent: Path) -> Path | None:
 
 
 def read_run(parent: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]] | None, list, str]:
-    """(run.json, cases as dicts, health rows, why None) of the run folder under parent."""
+    """(run.json, cases as dicts by leaf name, health rows, why None) of the run folder under
+    parent; the dicts are those compare and report read (bench.results.frame.case_dicts)."""
+    from bench.results.frame import case_dicts
     from bench.results.record import load_run
 
     run_dir = only_run(parent)
@@ -70,7 +72,7 @@ def read_run(parent: Path) -> tuple[dict[str, Any] | None, list[dict[str, Any]] 
         run = load_run(run_dir)
     except (OSError, ValueError, KeyError) as exc:
         return None, None, [], f"{run_dir.name}: unreadable ({exc})"
-    cases = run.cases.to_dict("records") if len(run.cases) else []
+    cases = case_dicts(run) if len(run.cases) else []
     return run.meta, cases, run.health, ""
 
 

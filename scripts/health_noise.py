@@ -44,9 +44,10 @@ def health(out: Path, *args: str) -> dict:
 def quiet(run_dir: str) -> bool:
     """Whether more than half of every case's repeats ran with no CPU pressure."""
     from bench.commands.health.fleet import stats
+    from bench.results.record import leaves_of
 
     with open(Path(run_dir) / "cases.jsonl", encoding="utf-8") as fh:
-        cases = [json.loads(line) for line in fh]
+        cases = [leaves_of(json.loads(line)) for line in fh]
     return all((s := stats(case)) is not None and s.quiet for case in cases)
 
 

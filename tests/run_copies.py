@@ -77,3 +77,21 @@ def altered_copy(
         doc.update(meta)
         (dst / "run.json").write_text(json.dumps(doc))
     return dst
+
+
+def schema_2_copy(src: Path, dst: Path) -> Path:
+    """Copy a 1.x run to dst as this flopwatt writes it: each line nested in parts (through
+    the same table the loader reads 1.x with), schema 2.0 in run.json and on every line."""
+    from bench.results.record import CaseResult, leaves_of
+    from bench.versions import SCHEMA_VERSION
+
+    shutil.copytree(src, dst)
+    lines = (dst / "cases.jsonl").read_text().splitlines()
+    nested = []
+    for line in lines:
+        leaves = leaves_of(json.loads(line)) | {"schema_version": SCHEMA_VERSION}
+        nested.append(CaseResult.from_leaves(leaves).to_json())
+    (dst / "cases.jsonl").write_text("\n".join(nested) + "\n")
+    doc = json.loads((dst / "run.json").read_text())
+    (dst / "run.json").write_text(json.dumps({**doc, "schema_version": SCHEMA_VERSION}))
+    return dst

@@ -15,7 +15,7 @@ from bench.api.inputs import device_spec, math_mode_of
 from bench.devices.cpu import CpuBackend
 from bench.peaks.lookup import MATH_MODES, resolve_peak
 from bench.power.estimate import EstimatePowerSource
-from bench.results.record import CaseResult
+from bench.results.record import PART_OF, VERSION_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 N = 48
@@ -93,7 +93,7 @@ def test_measure_times_a_real_matmul_and_rates_it_against_the_cpu_peak(cpu_ident
 
 
 def test_every_measurement_field_is_named_as_in_cases_jsonl():
-    case_fields = {f.name for f in dataclasses.fields(CaseResult)}
+    case_fields = {*PART_OF, "schema_version", "method_version"}
     ours = {f.name for f in dataclasses.fields(bench.Measurement)} - {"reasons", "samples_s"}
     assert ours <= case_fields, ours - case_fields
 
@@ -264,15 +264,27 @@ def test_run_writes_the_run_folder_of_flopwatt_run(two_runs):
     assert run.meta["command"].startswith("bench.run(RunPlan(")
     assert (run.path / "cases.jsonl").is_file() and run.path.name == run.meta["run_id"]
     (case,) = run.cases.to_dict("records")
-    assert case["kernel"] == "matmul" and case["status"] == "ok"
+    assert case["identity.kernel"] == "matmul" and case["identity.status"] == "ok"
 
 
 def test_load_runs_concatenates_runs_with_a_run_id(two_runs):
     frame = bench.load_runs([two_runs[0].path, str(two_runs[1].path)])
     assert list(frame["run_id"]) == [r.meta["run_id"] for r in two_runs]
     assert frame.columns[0] == "run_id" and len(set(frame["run_id"])) == 2
-    assert frame["achieved_ops_per_s"].notna().all()
+    assert frame["rates.achieved_ops_per_s"].notna().all()
     assert len(bench.load_runs(two_runs[0])) == 1
+
+
+def test_load_runs_reads_a_1x_run_into_the_same_dotted_columns(two_runs):
+    old = Path(__file__).parent / "data" / "cpu-run"  # schema 1.1: flat lines
+    frame = bench.load_runs([two_runs[0].path, old])
+    assert not [c for c in frame.columns if "." not in c and c not in ("run_id", *VERSION_FIELDS)]
+    rows = frame[frame["run_id"] != two_runs[0].meta["run_id"]]
+    ok = rows["identity.status"] == "ok"
+    assert 0 < ok.sum() < len(rows) and rows["identity.kernel"].notna().all()
+    assert rows.loc[ok, "timing.time_median_s"].notna().all()
+    assert set(rows["schema_version"]) == {"1.1"}
+    assert set(frame["schema_version"]) == {"1.1", "2.0"}
 
 
 def test_run_and_load_runs_refuse_bad_input_in_one_line(tmp_path):

@@ -28,7 +28,7 @@ from bench.results.ceiling_model import (
     parse_label,
 )
 from bench.results.ratios import fill_ratios
-from bench.results.record import CaseResult
+from bench.results.record import CaseDraft
 from bench.versions import METHOD_VERSION
 
 OPTIMUM = (2048, 2304, 13312)
@@ -252,7 +252,7 @@ def case_result(**kw):
         clock_hz_after=1.50e9,
         clock_source="nvml current SM clock",
     )
-    return CaseResult(**{**base, **kw})
+    return CaseDraft(**{**base, **kw})
 
 
 def test_frac_of_clock_peak_scales_the_peak_by_the_measured_clock():

@@ -139,22 +139,27 @@ def test_a_run_divides_by_the_stored_ceiling_of_its_sku(tmp_path, capsys, sku):
     out = capsys.readouterr().out
     assert code == 0
     run = load_run(only_run(tmp_path / "runs"))
-    cases = run.cases.set_index("dtype")
+    cases = run.cases.set_index("identity.dtype")
     fp32, bf16 = cases.loc["fp32"], cases.loc["bf16"]
-    assert fp32.measured_peak_ops_per_s == 80e9 and fp32.measured_peak_source == "stored"
-    assert fp32.frac_of_measured_peak == pytest.approx(fp32.achieved_ops_per_s / 80e9)
-    assert "1024x1024x1024" in fp32.measured_peak_detail
-    assert pd.isna(bf16.frac_of_measured_peak)  # None in JSON
-    assert "no measured bf16 ceiling" in bf16.measured_peak_detail
+    assert (
+        fp32["rates.measured_peak_ops_per_s"] == 80e9
+        and fp32["rates.measured_peak_source"] == "stored"
+    )
+    assert fp32["rates.frac_of_measured_peak"] == pytest.approx(
+        fp32["rates.achieved_ops_per_s"] / 80e9
+    )
+    assert "1024x1024x1024" in fp32["rates.measured_peak_detail"]
+    assert pd.isna(bf16["rates.frac_of_measured_peak"])  # None in JSON
+    assert "no measured bf16 ceiling" in bf16["rates.measured_peak_detail"]
     assert run.meta["ceiling"]["source"] == "stored" and "% of ceiling" in out
     from bench.devices.cpu import running_clock_hz
 
     clock, why = running_clock_hz()
     if clock is None:  # a VM: cpuinfo's MHz is a fixed figure, no clock to scale the peak by
-        assert pd.isna(fp32.frac_of_clock_peak) and why in fp32.clock_peak_detail
+        assert pd.isna(fp32["rates.frac_of_clock_peak"]) and why in fp32["rates.clock_peak_detail"]
     else:
-        assert fp32.frac_of_clock_peak == pytest.approx(
-            fp32.achieved_ops_per_s / fp32.clock_peak_ops_per_s
+        assert fp32["rates.frac_of_clock_peak"] == pytest.approx(
+            fp32["rates.achieved_ops_per_s"] / fp32["rates.clock_peak_ops_per_s"]
         )
 
 
@@ -170,8 +175,8 @@ def test_without_a_usable_ceiling_the_fraction_is_none_with_the_reason(tmp_path,
     assert "ignored" in err and "not used as a denominator" in err
     assert "% of ceiling" not in captured.out
     case = load_run(only_run(runs)).cases.iloc[0]
-    assert pd.isna(case.frac_of_measured_peak)  # None in JSON
-    assert "corrupt" in case.measured_peak_detail
+    assert pd.isna(case["rates.frac_of_measured_peak"])  # None in JSON
+    assert "corrupt" in case["rates.measured_peak_detail"]
 
 
 def test_suite_full_measures_the_ceilings_first_and_stores_them_in_the_run(tmp_path, capsys):
@@ -186,8 +191,8 @@ def test_suite_full_measures_the_ceilings_first_and_stores_them_in_the_run(tmp_p
     assert not (meta.get("memory") or {}).get("kernels")  # --ceiling-no-memory
     assert "128x128x128" in [p["shape"] for p in meta["matmul"]["fp32"]["points"]]  # the seed
     case = run.cases.iloc[0]
-    assert case.timing_mode == "cold" and case.measured_peak_source == "this run"
-    assert case.frac_of_measured_peak > 0
+    assert case["timing.timing_mode"] == "cold" and case["rates.measured_peak_source"] == "this run"
+    assert case["rates.frac_of_measured_peak"] > 0
     assert "measured in this run" in capsys.readouterr().out
 
 

@@ -51,27 +51,38 @@ def test_run_end_to_end_on_tiny_shapes(tmp_path, capsys):
     assert code == 0
     run = load_run(only_run(tmp_path))
     assert run.meta["status"] == "complete"
-    cases = run.cases.set_index("case_id")
+    cases = run.cases.set_index("identity.case_id")
     assert len(cases) == 6
-    ok = cases[cases.status == "ok"]
-    assert set(ok.dtype) == {"fp32", "bf16"}
-    assert (cases[cases.dtype == "tf32"].status == "skipped").all()  # no TF32 on a CPU
+    ok = cases[cases["identity.status"] == "ok"]
+    assert set(ok["identity.dtype"]) == {"fp32", "bf16"}
+    assert (
+        cases[cases["identity.dtype"] == "tf32"]["identity.status"] == "skipped"
+    ).all()  # no TF32 on a CPU
     for _, row in ok.iterrows():
-        assert row.ops == 2 * row["params.m"] * row["params.n"] * row["params.k"]
-        assert row.achieved_ops_per_s == pytest.approx(row.ops / row.time_median_s)
-        assert row.n_samples >= 1 and row["correctness.ok"]
-        assert row.timing_mode == "hot" and row.stop_reason in (
+        assert (
+            row["work.ops"]
+            == 2 * row["identity.params.m"] * row["identity.params.n"] * row["identity.params.k"]
+        )
+        assert row["rates.achieved_ops_per_s"] == pytest.approx(
+            row["work.ops"] / row["timing.time_median_s"]
+        )
+        assert row["timing.n_samples"] >= 1 and row["work.correctness.ok"]
+        assert row["timing.timing_mode"] == "hot" and row["timing.stop_reason"] in (
             "noise_below_target",
             "noise_stabilised",
             "timeout",
         )
-        assert (row.frac_of_peak is None or row.frac_of_peak != row.frac_of_peak) == (
-            row.peak_ops_per_s is None or row.peak_ops_per_s != row.peak_ops_per_s
+        assert (
+            row["rates.frac_of_peak"] is None
+            or row["rates.frac_of_peak"] != row["rates.frac_of_peak"]
+        ) == (
+            row["rates.peak_ops_per_s"] is None
+            or row["rates.peak_ops_per_s"] != row["rates.peak_ops_per_s"]
         )
-        assert row.peak_detail  # provenance, or the reason the peak is unknown
-        assert len(run.samples(row.name)) == row.n_samples
-    fp32 = ok[ok.dtype == "fp32"].iloc[0]
-    assert fp32.peak_source == "derived"
+        assert row["rates.peak_detail"]  # provenance, or the reason the peak is unknown
+        assert len(run.samples(row.name)) == row["timing.n_samples"]
+    fp32 = ok[ok["identity.dtype"] == "fp32"].iloc[0]
+    assert fp32["rates.peak_source"] == "derived"
     assert run.meta["environment"]["schema_version"] == run.meta["schema_version"]
     assert run.meta["device_facts"]["threads"] >= 1
     assert "32x48x64" in out and str(only_run(tmp_path)) in out
@@ -94,8 +105,8 @@ def test_peak_override_is_used_and_labelled(tmp_path, capsys):
     )
     assert code == 0
     row = load_run(only_run(tmp_path)).cases.iloc[0]
-    assert row.peak_source == "user" and row.peak_ops_per_s == 1e15
-    assert row.frac_of_peak == pytest.approx(row.achieved_ops_per_s / 1e15)
+    assert row["rates.peak_source"] == "user" and row["rates.peak_ops_per_s"] == 1e15
+    assert row["rates.frac_of_peak"] == pytest.approx(row["rates.achieved_ops_per_s"] / 1e15)
 
 
 def test_a_shape_that_does_not_fit_is_skipped_and_the_run_goes_on(tmp_path, capsys):
@@ -114,8 +125,8 @@ def test_a_shape_that_does_not_fit_is_skipped_and_the_run_goes_on(tmp_path, caps
     assert code == 0
     cases = load_run(only_run(tmp_path)).cases
     huge, small = cases.iloc[0], cases.iloc[1]
-    assert huge.status == "skipped" and "GB free" in huge.reason
-    assert small.status == "ok"
+    assert huge["identity.status"] == "skipped" and "GB free" in huge["identity.reason"]
+    assert small["identity.status"] == "ok"
 
 
 @pytest.mark.parametrize(
@@ -221,10 +232,10 @@ def test_kill_9_mid_run_keeps_every_finished_case(tmp_path):
     proc.communicate()
     lines = (run_dir / "cases.jsonl").read_text().splitlines()
     parsed = [json.loads(line) for line in lines]  # every line is complete, valid JSON
-    assert len(parsed) >= 2 and all(c["status"] == "ok" for c in parsed)
+    assert len(parsed) >= 2 and all(c["identity"]["status"] == "ok" for c in parsed)
     run = load_run(run_dir)
     assert run.meta["status"] == "running" and len(run.cases) == len(parsed)
-    for case_id in run.cases.case_id:
+    for case_id in run.cases["identity.case_id"]:
         assert len(run.samples(case_id)) > 0
 
 

@@ -41,19 +41,27 @@ def test_a_tiny_attention_run_writes_ok_results_with_kernel_details(tmp_path, ca
     assert code == 0
     run = load_run(only_run(tmp_path))
     cases = run.cases
-    assert len(cases) == 2 * 2 * 2 and (cases.status == "ok").all()
-    assert set(cases["kernel_details.sdpa_backend"]) == {"flash"}  # torch's CPU kernel
-    assert set(cases["kernel_details.sdpa_backend_requested"]) == {"auto"}
-    assert cases["correctness.ok"].all()
+    assert len(cases) == 2 * 2 * 2 and (cases["identity.status"] == "ok").all()
+    assert set(cases["work.kernel_details.sdpa_backend"]) == {"flash"}  # torch's CPU kernel
+    assert set(cases["work.kernel_details.sdpa_backend_requested"]) == {"auto"}
+    assert cases["work.correctness.ok"].all()
     for _, row in cases.iterrows():
         pairs = attention.visible_pairs(
-            row["params.sq"], row["params.skv"], row["params.mask"] == "causal"
+            row["identity.params.sq"],
+            row["identity.params.skv"],
+            row["identity.params.mask"] == "causal",
         )
-        fwd = 4 * row["params.b"] * row["params.hq"] * row["params.d"] * pairs
-        assert row.ops == (fwd if row["params.pass"] == "fwd" else fwd * 5 // 2)
-        assert "bwd = 2.5 x fwd incl. recompute" in row.ops_convention
-        assert row.math_mode == "fp32" and row.peak_source == "derived"
-        assert len(run.samples(row.case_id)) == row.n_samples
+        fwd = (
+            4
+            * row["identity.params.b"]
+            * row["identity.params.hq"]
+            * row["identity.params.d"]
+            * pairs
+        )
+        assert row["work.ops"] == (fwd if row["identity.params.pass"] == "fwd" else fwd * 5 // 2)
+        assert "bwd = 2.5 x fwd incl. recompute" in row["work.ops_convention"]
+        assert row["identity.math_mode"] == "fp32" and row["rates.peak_source"] == "derived"
+        assert len(run.samples(row["identity.case_id"])) == row["timing.n_samples"]
     assert "1x2x2x16x48x16 causal bwd auto" in out
 
 
@@ -61,11 +69,11 @@ def test_a_backend_the_cpu_lacks_is_skipped_and_the_run_goes_on(tmp_path, capsys
     args = ["--attn", "1,2,2,16,16", "--backend", "efficient,math", "--pass", "fwd"]
     code = main(["run", *FAST, *args, "--mask", "none", "--dtype", "fp32", "--out", str(tmp_path)])
     assert code == 0
-    cases = load_run(only_run(tmp_path)).cases.set_index("params.backend")
-    assert cases.loc["efficient", "status"] == "skipped"
-    assert "CUDA-only" in cases.loc["efficient", "reason"]
-    assert cases.loc["math", "status"] == "ok"
-    assert cases.loc["math", "kernel_details.sdpa_backend"] == "math"
+    cases = load_run(only_run(tmp_path)).cases.set_index("identity.params.backend")
+    assert cases.loc["efficient", "identity.status"] == "skipped"
+    assert "CUDA-only" in cases.loc["efficient", "identity.reason"]
+    assert cases.loc["math", "identity.status"] == "ok"
+    assert cases.loc["math", "work.kernel_details.sdpa_backend"] == "math"
 
 
 @pytest.mark.parametrize(

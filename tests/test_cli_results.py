@@ -93,7 +93,7 @@ def _corrupt_json(path):
 
 def _newer_schema(path):
     doc = json.loads((path / "run.json").read_text())
-    (path / "run.json").write_text(json.dumps({**doc, "schema_version": "2.0"}))
+    (path / "run.json").write_text(json.dumps({**doc, "schema_version": "3.0"}))
 
 
 @pytest.mark.parametrize(
@@ -101,7 +101,7 @@ def _newer_schema(path):
     [
         (lambda p: shutil.rmtree(p), "is not a flopwatt run folder"),
         (_corrupt_json, "not valid JSON"),
-        (_newer_schema, "schema version '2.0', this flopwatt reads 1.x"),
+        (_newer_schema, "schema version '3.0', this flopwatt reads 1.x and 2.x"),
     ],
 )
 def test_unreadable_runs_are_one_line_and_exit_2(tmp_path, capsys, damage, message):

@@ -4,7 +4,7 @@ import random
 import shutil
 
 import pytest
-from run_copies import DATA, altered_copy
+from run_copies import DATA, altered_copy, schema_2_copy
 
 from bench.commands.compare import (
     AMBIGUOUS,
@@ -199,6 +199,26 @@ def test_old_schema_runs_compare_with_new_ones():
     timed = [c for c in comparison.cases if c.time is not None]
     assert len(timed) == 4  # the four matmul cases both runs have
     assert comparison.counts()[NEW] == 4  # tf32 and attention came later
+
+
+def test_a_schema_2_run_compares_with_a_1x_run(tmp_path):
+    same = schema_2_copy(GPU, tmp_path / "same")
+    assert '"identity": {' in (same / "cases.jsonl").read_text()
+    old, new = load_run(GPU), load_run(same)
+    assert (old.meta["schema_version"], new.meta["schema_version"]) == ("1.1", "2.0")
+    assert set(old.cases.columns) <= set(new.cases.columns)  # a 2.0 line has every field
+    comparison = compare_runs(old, new)
+    assert [c.verdict for c in comparison.cases] == [
+        c.verdict for c in compare_runs(old, old).cases
+    ]
+    assert all(c.verdict == SAME for c in comparison.cases) and comparison.exit_code() == 0
+    slow = load_run(
+        schema_2_copy(altered_copy(GPU, tmp_path / "slow1", time=1.10), tmp_path / "slow2")
+    )
+    timed = [c for c in compare_runs(old, slow).cases if c.time is not None]
+    assert timed and all(c.verdict == SLOWER for c in timed)
+    back = compare_runs(slow, old)
+    assert {c.verdict for c in back.cases} == {FASTER}
 
 
 def test_without_raw_samples_the_stored_summary_decides(tmp_path):

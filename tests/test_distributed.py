@@ -166,8 +166,10 @@ def test_a_world_of_one_runs_collectives_with_busbw_factor_zero(tmp_path, capsys
     assert code == 0
     (run_dir,) = tmp_path.iterdir()
     cases = load_run(run_dir).cases
-    assert len(cases) == 12 and (cases.status == "ok").all()
-    assert (cases.bus_factor == 0).all() and (cases.busbw_bytes_per_s == 0).all()
-    assert (cases.wrong_elements == 0).all() and (cases.algbw_bytes_per_s > 0).all()
-    assert all(any("world size 1" in w for w in ws) for ws in cases.warnings)
+    assert len(cases) == 12 and (cases["identity.status"] == "ok").all()
+    assert (cases["collective.bus_factor"] == 0).all()
+    assert (cases["collective.busbw_bytes_per_s"] == 0).all()
+    assert (cases["collective.wrong_elements"] == 0).all()
+    assert (cases["collective.algbw_bytes_per_s"] > 0).all()
+    assert all(any("world size 1" in w for w in ws) for ws in cases["identity.warnings"])
     assert "# allgather, fp32, 1 ranks" in out and "# Out of bounds values : 0 OK" in out

@@ -108,27 +108,29 @@ def test_nproc_runs_the_sweep_end_to_end(tmp_path, n):
     run = load_run(run_dir)
     assert run.meta["world_size"] == n and len(run.meta["ranks"]) == n
     cases = run.cases
-    coll = cases[cases.kernel == "allreduce"]
-    assert len(coll) == 3 * 3 * 2 and (coll.status == "ok").all()
-    assert (coll.wrong_elements == 0).all()
+    coll = cases[cases["identity.kernel"] == "allreduce"]
+    assert len(coll) == 3 * 3 * 2 and (coll["identity.status"] == "ok").all()
+    assert (coll["collective.wrong_elements"] == 0).all()
     for _, c in coll.iterrows():
-        factor = metrics.bus_factor(c["params.collective"], n)
-        assert c.bus_factor == factor
-        assert c.busbw_bytes_per_s == c.algbw_bytes_per_s * factor  # to the last digit
-        assert c.algbw_bytes_per_s == c.bytes / c.time_mean_s
-        assert c.rank_reduction == "max" and c.time_mean_s == max(c.time_by_rank_s)
-        assert len(c.time_by_rank_s) == n
-    scaling = cases[cases.kernel == "scaling"]
-    assert len(scaling) == 2 and (scaling.status == "ok").all()
+        factor = metrics.bus_factor(c["identity.params.collective"], n)
+        algbw, time_mean_s = c["collective.algbw_bytes_per_s"], c["timing.time_mean_s"]
+        assert c["collective.bus_factor"] == factor
+        assert c["collective.busbw_bytes_per_s"] == algbw * factor  # to the last digit
+        assert algbw == c["work.bytes"] / time_mean_s
+        by_rank = c["collective.time_by_rank_s"]
+        assert c["collective.rank_reduction"] == "max" and time_mean_s == max(by_rank)
+        assert len(by_rank) == n
+    scaling = cases[cases["identity.kernel"] == "scaling"]
+    assert len(scaling) == 2 and (scaling["identity.status"] == "ok").all()
     expected_ns = [1, 2] if n == 2 else [1, 2, 4]
     for _, c in scaling.iterrows():
-        rows = c.scaling
+        rows = c["collective.scaling"]
         assert [row["n"] for row in rows] == expected_ns  # E(N) for every N
         assert rows[0]["efficiency"] == 1.0 and all(row["efficiency"] > 0 for row in rows)
-        assert c.scaling_efficiency == rows[-1]["efficiency"]
+        assert c["collective.scaling_efficiency"] == rows[-1]["efficiency"]
         assert len(rows[-1]["step_time_by_rank_s"]) == n
-    mm = cases[cases.kernel == "matmul"]
-    assert sorted(mm["rank"]) == list(range(n))  # one line per rank's device
+    mm = cases[cases["identity.kernel"] == "matmul"]
+    assert sorted(mm["identity.rank"]) == list(range(n))  # one line per rank's device
     assert "# Avg bus bandwidth" in out and f"{n} ranks" in out
 
 
@@ -175,7 +177,7 @@ def _assert_rank_failure_kept(run_dir: Path, n_before: int) -> None:
     its peer vanished mid-collective)."""
     lines = (run_dir / "cases.jsonl").read_text().splitlines()
     assert len(lines) >= n_before
-    assert all(json.loads(line)["status"] == "ok" for line in lines)
+    assert all(json.loads(line)["identity"]["status"] == "ok" for line in lines)
     meta = load_run(run_dir).meta
     assert meta["status"] == "rank_failure" and meta["n_cases"] == len(lines)
 

@@ -134,7 +134,7 @@ def test_run_case_fills_energy_fields_from_nvml(monkeypatch):
             idle_power_w=50.0,
         ),
     )
-    r = out.result
+    r = out.result.energy  # every figure here is of the energy window
     assert r.energy_source == NVML_COUNTER
     assert r.avg_power_w == pytest.approx(250.0, rel=0.15)
     assert r.net_power_w == pytest.approx(200.0, rel=0.2)  # 250 W scripted, 50 W idle
@@ -181,13 +181,16 @@ def test_estimate_source_end_to_end_through_the_cli(tmp_path, capsys):
     (run_dir,) = tmp_path.iterdir()
     run = load_run(run_dir)
     row = run.cases.iloc[0]
-    assert row.energy_source == ESTIMATE and "TDP 100 W" in row.energy_reason
-    assert 0 < row.avg_power_w <= 100.0
-    assert row.energy_j <= 100.0 * row.window_s  # never above TDP x time
-    assert row.idle_power_w is None or row.idle_power_w != row.idle_power_w  # no idle model
+    assert row["energy.energy_source"] == ESTIMATE and "TDP 100 W" in row["energy.energy_reason"]
+    assert 0 < row["energy.avg_power_w"] <= 100.0
+    assert row["energy.energy_j"] <= 100.0 * row["energy.window_s"]  # never above TDP x time
+    assert (
+        row["energy.idle_power_w"] is None
+        or row["energy.idle_power_w"] != row["energy.idle_power_w"]
+    )  # no idle model
     assert run.meta["idle"]["power_w"] is None and run.meta["power_source"]["name"] == "estimate"
     assert "W est." in out and "FLOP/s/W est." in out
-    assert any("under 1 s" in w for w in row.warnings)  # the CPU policy warns under 1 s
+    assert any("under 1 s" in w for w in row["identity.warnings"])  # the CPU policy warns under 1 s
 
 
 # -- edges aligned to the energy counter's ticks ---------------------------------------------

@@ -19,15 +19,15 @@ def row(
     dtype="bf16", shape="8192x8192x8192", status="ok", frac=0.8, measured=1.0, wall=1.5, reason=None
 ):
     return {
-        "kernel": "matmul",
-        "dtype": dtype,
-        "params.shape_label": shape,
-        "status": status,
-        "reason": reason,
-        "frac_of_peak": frac,
-        "measured_time_s": measured,
-        "wall_time_s": wall,
-        "peak_source": "datasheet",
+        "identity.kernel": "matmul",
+        "identity.dtype": dtype,
+        "identity.params.shape_label": shape,
+        "identity.status": status,
+        "identity.reason": reason,
+        "rates.frac_of_peak": frac,
+        "timing.measured_time_s": measured,
+        "timing.wall_time_s": wall,
+        "rates.peak_source": "datasheet",
     }
 
 
@@ -90,9 +90,9 @@ def test_power_rules_fire_on_implausible_energy():
     def energy(power, ratio=1.0):
         return {
             **row(),
-            "avg_power_w": power,
-            "energy_counter_vs_integral": ratio,
-            "ops_per_j": 1e12,
+            "energy.avg_power_w": power,
+            "energy.energy_counter_vs_integral": ratio,
+            "energy.ops_per_j": 1e12,
         }
 
     assert gpu_check.problems_of(pd.DataFrame([energy(650.0, 1.05)]), tdp_w=700.0) == []
@@ -107,3 +107,15 @@ def test_a_run_without_the_anchor_shape_can_be_checked():
     frame = pd.DataFrame([row(shape="4096x4096x4096")])
     assert gpu_check.problems_of(frame, need_anchor=False) == []
     assert "not measured" in gpu_check.problems_of(frame)[0]
+
+
+def test_the_gpu_fixture_reads_the_same_in_schema_1_and_2(tmp_path, capsys):
+    from run_copies import DATA, schema_2_copy
+
+    from bench.results.record import load_run
+
+    printed = []
+    for path in (DATA / "gpu-run", schema_2_copy(DATA / "gpu-run", tmp_path / "v2")):
+        gpu_check.print_figures(load_run(path).cases, "H100 SXM5 80GB")
+        printed.append(capsys.readouterr().out)
+    assert printed[0] == printed[1] and "best bf16" in printed[0]

@@ -21,17 +21,17 @@ ANCHOR = "2x32x8x8192x128 none fwd flash"
 
 def row(label=ANCHOR, status="ok", frac=0.3, ran="flash", measured=1.0, wall=1.5, reason=None):
     return {
-        "kernel": "attention",
-        "dtype": "bf16",
-        "params.shape_label": label,
-        "params.backend": label.split()[-1],
-        "kernel_details.sdpa_backend": ran,
-        "status": status,
-        "reason": reason,
-        "frac_of_peak": frac,
-        "measured_time_s": measured,
-        "wall_time_s": wall,
-        "peak_source": "datasheet",
+        "identity.kernel": "attention",
+        "identity.dtype": "bf16",
+        "identity.params.shape_label": label,
+        "identity.params.backend": label.split()[-1],
+        "work.kernel_details.sdpa_backend": ran,
+        "identity.status": status,
+        "identity.reason": reason,
+        "rates.frac_of_peak": frac,
+        "timing.measured_time_s": measured,
+        "timing.wall_time_s": wall,
+        "rates.peak_source": "datasheet",
     }
 
 
@@ -59,7 +59,11 @@ def test_each_rule_fires():
 
 
 def test_figures_print_every_case_and_the_published_flash_figure(capsys):
-    timed = {"time_median_s": 0.007, "achieved_ops_per_s": 3.1e14, "stop_reason": "timeout"}
+    timed = {
+        "timing.time_median_s": 0.007,
+        "rates.achieved_ops_per_s": 3.1e14,
+        "timing.stop_reason": "timeout",
+    }
     skipped = row("4x32x8x4096x128 none fwd cudnn", "skipped", None, None, reason="no cudnn")
     check.print_figures(pd.DataFrame([{**row(), **timed}, skipped]), "H100 SXM5 80GB")
     out = capsys.readouterr().out

@@ -78,11 +78,11 @@ def test_on_a_cpu_every_nvml_check_is_na_the_probes_run_and_it_exits_0(tmp_path,
     scaled = sizes["matmul_policy"]
     assert scaled["min_time_s"] / 0.1 == pytest.approx(default.min_time_s / default.timeout_s)
     assert scaled["warmup_max_s"] / 0.1 == pytest.approx(default.warmup_max_s / default.timeout_s)
-    assert sorted(run.cases["params.shape_label"]) == ["1Mi copy", "96x96x96"]
+    assert sorted(run.cases["identity.params.shape_label"]) == ["1Mi copy", "96x96x96"]
     assert [r["name"] for r in run.health] == [r["name"] for r in doc["checks"]]
-    assert sorted(run.cases.kernel) == ["matmul", "memcopy"]
-    assert set(run.cases.health_verdict) == {"PASS"}
-    for repeats in run.cases.repeats:  # each reading is the median of 5 short repeats
+    assert sorted(run.cases["identity.kernel"]) == ["matmul", "memcopy"]
+    assert set(run.cases["identity.health_verdict"]) == {"PASS"}
+    for repeats in run.cases["timing.repeats"]:  # each reading is the median of 5 short repeats
         assert len(repeats) == 5 and all(r["time_median_s"] > 0 for r in repeats)
     (golden,) = run.meta["health"]["canaries"]  # what a baseline blessed from it holds
     assert golden["sha256"].startswith(rows["canary repeat"]["value"])
@@ -155,10 +155,11 @@ def test_the_nightly_marks_a_failed_devices_results_and_bless_leaves_them_out(
     assert main(["baseline", "bless", str(checked), "--root", str(root)]) == 0
     (cases_file,) = root.glob("*/health/cases.jsonl")
     cases = [json.loads(line) for line in cases_file.read_text().splitlines()]
-    for case in cases:
-        if case["kernel"] == "matmul":
-            for timed in [case, *case["repeats"]]:
-                timed["time_median_s"] = case["ops"] / 1e18
+    for case in cases:  # schema 2: the parts of each record
+        if case["identity"]["kernel"] == "matmul":
+            timing, ops = case["timing"], case["work"]["ops"]
+            for timed in [timing, *timing["repeats"]]:
+                timed["time_median_s"] = ops / 1e18
     cases_file.write_text("".join(json.dumps(case) + "\n" for case in cases))
     capsys.readouterr()
     fast = ["--timeout-s", "0.2", "--min-time-s", "0.02", "--warmup-s", "0.01", "--idle-s", "0"]
@@ -174,18 +175,21 @@ def test_the_nightly_marks_a_failed_devices_results_and_bless_leaves_them_out(
     assert code == 1 and "health: FAIL" in out
     assert run.meta["status"] == "complete" and run.meta["health"]["verdict"] == FAIL
     assert run.meta["health_settings"]["matmul_shape"] == [96, 96, 96]  # the baseline's
-    assert list(run.cases.health_verdict) == [FAIL]  # measured and kept, but marked
-    assert "excluded from baselines" in run.cases.warnings[0][-1]
+    assert list(run.cases["identity.health_verdict"]) == [FAIL]  # measured and kept, but marked
+    assert "excluded from baselines" in run.cases["identity.warnings"][0][-1]
     assert main(["baseline", "bless", str(run_dir), "--root", str(root)]) == 2
     assert "failed its health check" in capsys.readouterr().err
     # one healthy case beside the failed one: bless copies only the healthy one
     lines = (run_dir / "cases.jsonl").read_text().splitlines()
-    healthy = json.loads(lines[0]) | {"case_id": "healthy", "health_verdict": "PASS"}
+    failed = json.loads(lines[0])
+    marked = {"case_id": "healthy", "health_verdict": "PASS"}
+    healthy = failed | {"identity": failed["identity"] | marked}
     (run_dir / "cases.jsonl").write_text("\n".join([*lines, json.dumps(healthy)]) + "\n")
     assert main(["baseline", "bless", str(run_dir), "--root", str(root)]) == 0
     assert "left out 1 cases" in capsys.readouterr().out
     (blessed,) = root.glob("*/nightly/cases.jsonl")
-    assert [json.loads(x)["case_id"] for x in blessed.read_text().splitlines()] == ["healthy"]
+    kept = [json.loads(x)["identity"]["case_id"] for x in blessed.read_text().splitlines()]
+    assert kept == ["healthy"]
     assert main(["report", str(run_dir), "--no-plots"]) == 0
     report = (run_dir / "report.md").read_text()
     assert "## Hardware health" in report and "matmul vs baseline" in report
@@ -212,6 +216,12 @@ def test_two_ranks_check_at_once_and_the_canary_catches_a_flipped_bit(tmp_path):
     assert {rows[(rank, "canary vs peers")]["verdict"] for rank in (0, 1)} == {FAIL}
     assert rows[(1, "canary repeat")]["verdict"] == "PASS"  # flipped the same way both times
     assert rows[(None, "allreduce result")]["verdict"] == "PASS"
-    assert sorted(run.cases.kernel) == ["allreduce", "matmul", "matmul", "memcopy", "memcopy"]
-    assert sorted(run.cases["rank"].dropna()) == [0, 0, 1, 1]
+    assert sorted(run.cases["identity.kernel"]) == [
+        "allreduce",
+        "matmul",
+        "matmul",
+        "memcopy",
+        "memcopy",
+    ]
+    assert sorted(run.cases["identity.rank"].dropna()) == [0, 0, 1, 1]
     shutil.rmtree(out)

@@ -167,14 +167,15 @@ def test_an_installed_kernel_runs_with_its_own_flag_and_its_default(site, tmp_pa
     assert ran.returncode == 0, ran.stderr
     (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     (case,) = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
-    assert case["kernel"] == "tiny" and case["status"] == "ok"
-    assert case["ops"] == 2 * 3 * 8**3 and case["params"]["shape_label"] == "3x8"
+    who, work = case["identity"], case["work"]  # a schema-2 record, in parts
+    assert who["kernel"] == "tiny" and who["status"] == "ok"
+    assert work["ops"] == 2 * 3 * 8**3 and who["params"]["shape_label"] == "3x8"
     out = tmp_path / "default"
     ran = flopwatt(site, "run", *fast, "--idle-s", "0", "--kernel", "tiny", "--out", str(out))
     assert ran.returncode == 0, ran.stderr
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     (case,) = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
-    assert case["params"]["shape_label"] == "2x16"  # the declared default shape
+    assert case["identity"]["params"]["shape_label"] == "2x16"  # the declared default shape
     bad = flopwatt(site, "run", "--device", "cpu", "--tiny-shape", "3", "--out", str(tmp_path))
     assert bad.returncode == 2
     assert (

@@ -10,7 +10,11 @@ import pytest
 
 from bench.errors import UsageError
 from bench.results.record import (
+    DOTTED,
+    PART_OF,
+    PARTS,
     REQUIRED_FIELDS,
+    CaseDraft,
     CaseResult,
     RunWriter,
     _signals_deferred,
@@ -30,7 +34,7 @@ def result(case_id="0000-matmul-fp32-8x8x8", **fields):
         world_size=1,
         status="ok",
     )
-    return CaseResult(**{**base, **fields})
+    return CaseResult.from_leaves({**base, **fields})
 
 
 def test_round_trip_keeps_every_field_and_nests_params(tmp_path):
@@ -50,13 +54,14 @@ def test_round_trip_keeps_every_field_and_nests_params(tmp_path):
     writer.finish("complete")
     run = load_run(tmp_path / "run")
     row = run.cases.iloc[0]
-    assert row["frac_of_peak"] == 0.5 and row["peak_source"] == "datasheet"
-    assert row["params.m"] == 8 and row["warnings"] == ["w"]
-    assert row["rel_noise"] is None or row["rel_noise"] != row["rel_noise"]  # inf stored as null
-    assert set(REQUIRED_FIELDS) <= set(run.cases.columns) | {"params"}
+    assert row["rates.frac_of_peak"] == 0.5 and row["rates.peak_source"] == "datasheet"
+    assert row["identity.params.m"] == 8 and row["identity.warnings"] == ["w"]
+    noise = row["timing.rel_noise"]
+    assert noise is None or noise != noise  # inf stored as null
+    assert {DOTTED.get(f, f) for f in REQUIRED_FIELDS} - {"identity.params"} <= set(run.cases)
     assert run.meta["status"] == "complete" and run.meta["n_cases"] == 1
     assert run.meta["schema_version"] == SCHEMA_VERSION
-    samples = run.samples(original.case_id)
+    samples = run.samples(original.identity.case_id)
     assert list(samples["time_s"]) == [1e-3, 2e-3]
     summary = (tmp_path / "run" / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("case_id,kernel,shape") and "8x8x8" in summary[1]
@@ -69,15 +74,16 @@ def test_power_traces_are_stored_beside_the_samples(tmp_path):
     writer.update_meta(idle={"power_w": 70.0})
     writer.finish("complete")
     run = load_run(tmp_path / "run")
-    assert r.trace_file == "traces/0000-matmul-fp32-8x8x8.parquet"
-    assert list(run.trace(r.case_id)["power_w"]) == [300.0, 310.0]
+    assert writer.results[0].energy.trace_file == "traces/0000-matmul-fp32-8x8x8.parquet"
+    assert run.cases["energy.trace_file"][0] == "traces/0000-matmul-fp32-8x8x8.parquet"
+    assert list(run.trace(r.identity.case_id)["power_w"]) == [300.0, 310.0]
     assert run.meta["idle"] == {"power_w": 70.0}
 
 
 def test_stored_json_has_no_nan_or_infinity(tmp_path):
     line = result(rel_noise=float("nan"), time_median_s=float("inf")).to_json()
     assert "NaN" not in line and "Infinity" not in line
-    assert json.loads(line)["rel_noise"] is None
+    assert json.loads(line)["timing"]["rel_noise"] is None
 
 
 def test_a_truncated_last_line_is_skipped_with_a_warning(tmp_path):
@@ -89,7 +95,7 @@ def test_a_truncated_last_line_is_skipped_with_a_warning(tmp_path):
     path.write_text(path.read_text() + result("c").to_json()[:40])
     with pytest.warns(UserWarning, match="truncated"):
         run = load_run(tmp_path / "run")
-    assert list(run.cases["case_id"]) == ["a", "b"]
+    assert list(run.cases["identity.case_id"]) == ["a", "b"]
     assert len(run.problems) == 1
 
 
@@ -97,11 +103,51 @@ def test_other_schema_major_is_refused(tmp_path):
     writer = RunWriter(tmp_path / "run", {})
     writer.finish("complete")
     meta = json.loads((tmp_path / "run" / "run.json").read_text())
-    meta["schema_version"] = "2.0"
+    meta["schema_version"] = "3.0"
     (tmp_path / "run" / "run.json").write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"schema version '2\.0'"):
+    with pytest.raises(
+        ValueError, match=r"schema version '3\.0', this flopwatt reads 1\.x and 2\.x"
+    ):
         load_run(tmp_path / "run")
-    check_schema("1.7", "newer minor is readable")
+    check_schema("1.7", "a 1.x minor is readable")
+    check_schema("2.9", "a newer 2.x minor is readable")
+
+
+def test_a_line_is_nested_in_parts_and_every_leaf_has_exactly_one_part():
+    obj = json.loads(result(time_median_s=1e-3, energy_j=2.0, bus_factor=1.5).to_json())
+    assert list(obj) == [*PARTS, "schema_version", "method_version"]
+    assert obj["schema_version"] == SCHEMA_VERSION == "2.0"
+    assert obj["identity"]["case_id"] == "0000-matmul-fp32-8x8x8"
+    assert obj["timing"]["time_median_s"] == 1e-3 and obj["energy"]["energy_j"] == 2.0
+    assert obj["collective"]["bus_factor"] == 1.5 and "time_median_s" not in obj
+    leaves = [name for part in PARTS.values() for name in part.__dataclass_fields__]
+    assert len(leaves) == len(set(leaves)) == len(PART_OF)
+
+
+def test_a_record_is_frozen_and_updated_by_copy():
+    r = result(time_median_s=1e-3)
+    with pytest.raises(AttributeError):
+        r.timing.time_median_s = 2e-3  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        r.timing = r.timing  # type: ignore[misc]
+    changed = r.updated(time_median_s=2e-3, health_verdict="FAIL")
+    assert changed.timing.time_median_s == 2e-3 and changed.identity.health_verdict == "FAIL"
+    assert r.timing.time_median_s == 1e-3 and r.identity.health_verdict is None
+    with pytest.raises(TypeError, match="not a case field: time_s"):
+        r.updated(time_s=1.0)
+
+
+def test_a_draft_takes_leaf_fields_only_and_freezes_into_parts():
+    draft = CaseDraft(case_id="a", kernel="k", params={}, dtype="fp32", device="cpu")
+    draft.world_size, draft.status = 1, "ok"
+    draft.warnings.append("w")  # list fields start empty
+    draft.ops_per_j = 3.0
+    with pytest.raises(AttributeError, match="no field 'ops_per_watt'"):
+        draft.ops_per_watt = 3.0
+    frozen = draft.freeze()
+    assert frozen.identity.warnings == ["w"] and frozen.energy.ops_per_j == 3.0
+    assert frozen.timing.time_median_s is None
+    assert CaseResult.from_dict(json.loads(frozen.to_json())) == frozen
 
 
 def test_not_a_run_folder(tmp_path):

@@ -24,7 +24,7 @@ def result(**kw):
         achieved_ops_per_s=1e9,
         rel_noise=0.01,
     )
-    return CaseResult(**{**base, **kw})
+    return CaseResult.from_leaves({**base, **kw})
 
 
 def test_rows_show_denominators_and_share_identical_notes():

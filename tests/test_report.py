@@ -8,7 +8,7 @@ import subprocess
 from html.parser import HTMLParser
 
 import pytest
-from run_copies import DATA
+from run_copies import DATA, schema_2_copy
 
 from bench.commands.report.build import build_report
 from bench.commands.report.chain import Costs, efficiency_chain
@@ -109,6 +109,15 @@ def test_several_runs_are_pivoted_side_by_side_by_device():
     ]
     row = pivot.loc["matmul 64x64x64 fp32"]  # measured on the CPU only
     assert row.isna().iloc[0] and row.iloc[1] == 39346191369.606
+
+
+def test_a_report_of_1x_and_2x_runs_reads_as_one_of_the_same_runs_in_1x(tmp_path):
+    mixed = [load_run(GPU), load_run(schema_2_copy(CPU, tmp_path / "cpu")), load_run(EARLY)]
+    assert [r.meta["schema_version"] for r in mixed] == ["1.1", "2.0", "1.0"]
+    old = [load_run(GPU), load_run(CPU), load_run(EARLY)]
+    text = build_report(mixed, plots=False).markdown()
+    assert text == build_report(old, plots=False).markdown()
+    assert "## Devices side by side" in text and "matmul 64x64x64 fp32" in text
 
 
 def test_pytest_benchmark_export_has_stats_extra_info_and_the_gpu():

@@ -93,20 +93,20 @@ def outcome(kernel, backend, case=None):
 def test_ok_case_records_rates_against_the_denominator(backend):
     out = outcome(ToyKernel(), backend)
     r = out.result
-    assert r.status == "ok" and r.reason is None
-    assert r.frac_of_peak == pytest.approx(r.achieved_ops_per_s / 1e12)
-    assert r.peak_source == "user" and r.peak_detail == "--peak fp32=1e12"
-    assert r.energy_j is None and r.energy_reason == "no sensor in this test"
-    assert r.clock_source and r.n_samples == len(out.timings.samples_s)
+    assert r.identity.status == "ok" and r.identity.reason is None
+    assert r.rates.frac_of_peak == pytest.approx(r.rates.achieved_ops_per_s / 1e12)
+    assert r.rates.peak_source == "user" and r.rates.peak_detail == "--peak fp32=1e12"
+    assert r.energy.energy_j is None and r.energy.energy_reason == "no sensor in this test"
+    assert r.timing.clock_source and r.timing.n_samples == len(out.timings.samples_s)
     assert out.sample_columns()["time_s"] == list(out.timings.samples_s)
 
 
 def test_a_wrong_result_fails_the_case_and_is_not_timed(backend):
     out = outcome(ToyKernel(wrong=True), backend)
-    assert out.result.status == "failed" and "wrong result" in out.result.reason
-    assert out.result.correctness["ok"] is False
-    assert out.timings is None and out.result.time_median_s is None
-    assert out.result.peak_ops_per_s == 1e12  # the denominator is still recorded
+    assert out.result.identity.status == "failed" and "wrong result" in out.result.identity.reason
+    assert out.result.work.correctness["ok"] is False
+    assert out.timings is None and out.result.timing.time_median_s is None
+    assert out.result.rates.peak_ops_per_s == 1e12  # the denominator is still recorded
 
 
 @pytest.mark.parametrize(
@@ -126,13 +126,13 @@ def test_a_wrong_result_fails_the_case_and_is_not_timed(backend):
 )
 def test_exceptions_become_statuses_with_one_line_reasons(backend, error, status, words):
     out = outcome(ToyKernel(error=error), backend)
-    assert out.result.status == status
-    assert words in out.result.reason and "\n" not in out.result.reason
+    assert out.result.identity.status == status
+    assert words in out.result.identity.reason and "\n" not in out.result.identity.reason
 
 
 def test_a_case_that_does_not_fit_is_skipped_before_allocating(backend):
     out = outcome(ToyKernel(need_bytes=10**18), backend)
-    assert out.result.status == "skipped" and "GB free" in out.result.reason
+    assert out.result.identity.status == "skipped" and "GB free" in out.result.identity.reason
 
 
 def test_unknown_peak_leaves_the_fraction_unknown(backend):
@@ -146,9 +146,12 @@ def test_unknown_peak_leaves_the_fraction_unknown(backend):
         matmul,
         CaseContext(backend=backend, power=POWER, policy=POLICY, peak_for=no_peak),
     )
-    assert out.result.status == "ok"
-    assert out.result.frac_of_peak is None and out.result.peak_detail == "no native fp8 on this CPU"
-    assert out.result.achieved_ops_per_s > 0
+    assert out.result.identity.status == "ok"
+    assert (
+        out.result.rates.frac_of_peak is None
+        and out.result.rates.peak_detail == "no native fp8 on this CPU"
+    )
+    assert out.result.rates.achieved_ops_per_s > 0
 
 
 def test_impossible_fraction_is_flagged(backend):
@@ -162,8 +165,10 @@ def test_impossible_fraction_is_flagged(backend):
         matmul,
         CaseContext(backend=backend, power=POWER, policy=POLICY, peak_for=tiny_peak),
     )
-    assert out.result.frac_of_peak > 1 and out.result.peak_exceeded is True
-    assert any("the peak is wrong" in w and "--peak fp32=1" in w for w in out.result.warnings)
+    assert out.result.rates.frac_of_peak > 1 and out.result.rates.peak_exceeded is True
+    assert any(
+        "the peak is wrong" in w and "--peak fp32=1" in w for w in out.result.identity.warnings
+    )
     rows, notes = summary_rows([out.result])
     assert rows[0][7].endswith("wrong peak") and any("the peak is wrong" in n for n in notes)
 

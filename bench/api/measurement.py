@@ -108,36 +108,37 @@ class Measurement:
 
 
 # Figures whose None gets an entry in Measurement.reasons, and where that reason comes from.
-def _reasons(r: Any) -> dict[str, str]:
-    no_rate = NO_OPS if r.ops is None else None
+def _reasons(r: dict[str, Any]) -> dict[str, str]:
+    no_rate = NO_OPS if r["ops"] is None else None
     why = {
         "ops": NO_OPS,
         "bytes": NO_BYTES,
-        "arithmetic_intensity": NO_OPS if r.ops is None else NO_BYTES,
+        "arithmetic_intensity": NO_OPS if r["ops"] is None else NO_BYTES,
         "achieved_ops_per_s": NO_OPS,
         "best_ops_per_s": NO_OPS,
-        "peak_ops_per_s": r.peak_detail,
-        "frac_of_peak": no_rate or r.peak_detail,
-        "measured_peak_ops_per_s": r.measured_peak_detail,
-        "frac_of_measured_peak": no_rate or r.measured_peak_detail,
-        "clock_peak_ops_per_s": r.clock_peak_detail,
-        "frac_of_clock_peak": no_rate or r.clock_peak_detail,
-        "energy_j": r.energy_reason,
-        "avg_power_w": r.energy_reason,
-        "ops_per_j": no_rate or r.energy_reason,
+        "peak_ops_per_s": r["peak_detail"],
+        "frac_of_peak": no_rate or r["peak_detail"],
+        "measured_peak_ops_per_s": r["measured_peak_detail"],
+        "frac_of_measured_peak": no_rate or r["measured_peak_detail"],
+        "clock_peak_ops_per_s": r["clock_peak_detail"],
+        "frac_of_clock_peak": no_rate or r["clock_peak_detail"],
+        "energy_j": r["energy_reason"],
+        "avg_power_w": r["energy_reason"],
+        "ops_per_j": no_rate or r["energy_reason"],
     }
-    return {name: text for name, text in why.items() if getattr(r, name) is None and text}
+    return {name: text for name, text in why.items() if r[name] is None and text}
 
 
 _COPIED = tuple(f.name for f in fields(Measurement) if f.name not in ("reasons", "samples_s"))
 
 
 def _from_result(result: Any, samples: tuple[float, ...], notes: list[str]) -> Measurement:
-    values = {name: getattr(result, name) for name in _COPIED}
-    values["dtype"] = result.math_mode
-    values["throttle"] = tuple(result.throttle)
-    values["warnings"] = (*result.warnings, *notes)
-    return Measurement(**values, reasons=_reasons(result), samples_s=samples)
+    leaves = result.leaves()  # Measurement is flat: the record's leaf fields, by name
+    values = {name: leaves[name] for name in _COPIED}
+    values["dtype"] = leaves["math_mode"]
+    values["throttle"] = tuple(leaves["throttle"])
+    values["warnings"] = (*leaves["warnings"], *notes)
+    return Measurement(**values, reasons=_reasons(leaves), samples_s=samples)
 
 
 class _FirstCallFailed(Exception):
@@ -339,6 +340,7 @@ def _run(
     except _FirstCallFailed as exc:
         raise exc.__cause__ from None  # type: ignore[misc]
     result = outcome.result
-    if result.status != "ok" or outcome.timings is None:
-        raise RuntimeError(f"measure(): {name} {result.status} while timed: {result.reason}")
+    status, reason = result.identity.status, result.identity.reason
+    if status != "ok" or outcome.timings is None:
+        raise RuntimeError(f"measure(): {name} {status} while timed: {reason}")
     return result, tuple(outcome.timings.samples_s), list(ceilings.warnings)

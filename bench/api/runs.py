@@ -44,7 +44,8 @@ def run(
 
     The result is a bench.results.record.Run: `.path` (the run folder under `out`), `.meta`
     (run.json; `.meta["status"]` is "complete", or "interrupted" after Ctrl-C, with every
-    finished case kept) and `.cases` (one pandas row per case, columns as in cases.jsonl).
+    finished case kept) and `.cases` (one pandas row per case, dotted columns named after
+    cases.jsonl's parts and fields, e.g. "timing.time_median_s").
     device and power as for bench.measure; baselines is where stored ceilings are read
     (default results/baselines); idle_s the idle baseline (0 skips it); show prints the
     progress and the summary table as the CLI does.
@@ -52,7 +53,7 @@ def run(
     >>> import bench
     >>> plan = bench.RunPlan(axes={"matmul": {"shape": ("256x256x256",)}}, dtypes=("fp32",))
     >>> r = bench.run(plan, device="cpu", out="/tmp/runs")
-    >>> r.cases[["kernel", "dtype", "achieved_ops_per_s", "frac_of_peak"]]  # doctest: +SKIP
+    >>> r.cases[["identity.kernel", "identity.dtype", "rates.frac_of_peak"]]  # doctest: +SKIP
 
     One process only (multi-rank runs: `flopwatt run --nproc N`), from the main thread,
     which handles Ctrl-C and SIGTERM as the CLI does.
@@ -124,12 +125,14 @@ def load_runs(paths: Any) -> Any:
     """The cases of several run folders as one pandas DataFrame, with a `run_id` column.
 
     paths: a run folder (str or Path), a bench.run() result, or an iterable of them. Columns
-    are those of cases.jsonl; a field one run lacks is missing (NaN) in its rows. ValueError
-    names the first path that is not a readable run folder.
+    are dotted, part then field of cases.jsonl ("rates.frac_of_peak"), the same for runs of
+    schema 1.x and 2.x; a field one run lacks is missing (NaN) in its rows. ValueError names
+    the first path that is not a readable run folder.
 
     >>> import bench
     >>> df = bench.load_runs(["results/runs/A", "results/runs/B"])  # doctest: +SKIP
-    >>> df.groupby(["run_id", "kernel", "dtype"])["frac_of_peak"].median()  # doctest: +SKIP
+    >>> by = ["run_id", "identity.kernel", "identity.dtype"]
+    >>> df.groupby(by)["rates.frac_of_peak"].median()  # doctest: +SKIP
     """
     import pandas as pd
 

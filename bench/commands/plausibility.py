@@ -48,14 +48,16 @@ def supported_dtypes(compute_capability: str | None) -> tuple[str, ...]:
 
 def power_problems(c: Any, name: str, tdp_w: float | None) -> list[str]:
     """Implausible power figures of one ok case (none when it measured no energy)."""
-    if "avg_power_w" not in c or not known(c["avg_power_w"]):
+    if "energy.avg_power_w" not in c or not known(c["energy.avg_power_w"]):
         return []
     found = []
-    if c["avg_power_w"] <= 0:
-        found.append(f"{name}: {c['avg_power_w']:.1f} W measured")
-    if tdp_w and c["avg_power_w"] > MAX_POWER_OF_TDP * tdp_w:
-        found.append(f"{name}: {c['avg_power_w']:.0f} W is above 1.5 x the {tdp_w:.0f} W TDP")
-    ratio = c.get("energy_counter_vs_integral")
+    if c["energy.avg_power_w"] <= 0:
+        found.append(f"{name}: {c['energy.avg_power_w']:.1f} W measured")
+    if tdp_w and c["energy.avg_power_w"] > MAX_POWER_OF_TDP * tdp_w:
+        found.append(
+            f"{name}: {c['energy.avg_power_w']:.0f} W is above 1.5 x the {tdp_w:.0f} W TDP"
+        )
+    ratio = c.get("energy.energy_counter_vs_integral")
     if known(ratio) and abs(ratio - 1) > MAX_ENERGY_DISAGREEMENT:
         found.append(f"{name}: energy counter / power integral = {ratio:.2f}")
     return found
@@ -65,18 +67,20 @@ def case_problems(cases: Any, tdp_w: float | None = None) -> list[str]:
     """Every kernel-independent implausibility in a run's cases DataFrame, one line each."""
     found = []
     for _, c in cases.iterrows():
-        name = f"{c['kernel']} {c['dtype']} {c['params.shape_label']}"
-        if c["status"] == "failed":
-            found.append(f"{name}: failed: {c['reason']}")
-        if c["status"] != "ok":
+        name = f"{c['identity.kernel']} {c['identity.dtype']} {c['identity.params.shape_label']}"
+        if c["identity.status"] == "failed":
+            found.append(f"{name}: failed: {c['identity.reason']}")
+        if c["identity.status"] != "ok":
             continue
-        if c["measured_time_s"] > c["wall_time_s"] * WALL_SLACK:
+        if c["timing.measured_time_s"] > c["timing.wall_time_s"] * WALL_SLACK:
             found.append(
-                f"{name}: CUDA-event time {c['measured_time_s']:.4f} s exceeds wall "
-                f"time {c['wall_time_s']:.4f} s"
+                f"{name}: CUDA-event time {c['timing.measured_time_s']:.4f} s exceeds wall "
+                f"time {c['timing.wall_time_s']:.4f} s"
             )
-        if known(c["frac_of_peak"]) and c["frac_of_peak"] > 1.0:
-            found.append(f"{name}: {percent(c['frac_of_peak'])} of the {c['peak_source']} peak")
+        if known(c["rates.frac_of_peak"]) and c["rates.frac_of_peak"] > 1.0:
+            found.append(
+                f"{name}: {percent(c['rates.frac_of_peak'])} of the {c['rates.peak_source']} peak"
+            )
         found.extend(power_problems(c, name, tdp_w))
     return found
 

@@ -172,8 +172,9 @@ def cmd_baseline(args: argparse.Namespace) -> int:
     if len(run.cases) == 0:
         raise UsageError(f"{args.run}: no cases to bless")
     unhealthy = frozenset()
-    if "health_verdict" in run.cases:
-        unhealthy = frozenset(run.cases.loc[run.cases.health_verdict == "FAIL", "case_id"])
+    if "identity.health_verdict" in run.cases:
+        failed = run.cases["identity.health_verdict"] == "FAIL"
+        unhealthy = frozenset(run.cases.loc[failed, "identity.case_id"])
     if len(unhealthy) == len(run.cases):
         raise UsageError(f"{args.run}: every case ran on a GPU that failed its health check")
     if unhealthy:

@@ -20,7 +20,7 @@ from bench.measuring.collective_timing import (
     measure_collective,
 )
 from bench.peaks.lookup import LinkPeak
-from bench.results.record import CaseResult
+from bench.results.record import CaseDraft
 from kernels.base import Kernel, Prepared
 from kernels.case import Case
 
@@ -53,7 +53,7 @@ def _prepare(case: Case, kernel: Kernel, backend: Backend) -> tuple[Prepared | N
         return None, classify(exc)
 
 
-def _fill(result: CaseResult, t: CollectiveTimings, case: Case, link: LinkPeak | None) -> None:
+def _fill(result: CaseDraft, t: CollectiveTimings, case: Case, link: LinkPeak | None) -> None:
     world = case.world_size
     result.time_mean_s = t.time_s  # the pipelined mean, max across ranks (named below)
     result.time_median_s = t.p50_s  # of the per-iteration times, each the max across ranks
@@ -82,7 +82,7 @@ def _fill(result: CaseResult, t: CollectiveTimings, case: Case, link: LinkPeak |
             result.warnings.append("world size 1: busbw factor is 0, no link is used")
 
 
-def _fill_scaling(result: CaseResult, rows: list[dict[str, Any]], case: Case) -> None:
+def _fill_scaling(result: CaseDraft, rows: list[dict[str, Any]], case: Case) -> None:
     """The scaling rows, and the figures at the job's full world size as the headline."""
     last = rows[-1]
     result.scaling = rows
@@ -136,4 +136,4 @@ def run_collective_case(case: Case, case_id: str, kernel: Kernel, ctx: CaseConte
             "time_s": list(timings.per_iteration_s),
         }
     result.duration_s = clock() - started
-    return CaseOutcome(result, None, None, samples)
+    return CaseOutcome(result.freeze(), None, None, samples)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
 from typing import Any
 
 from bench.errors import UsageError
@@ -131,11 +130,10 @@ class Job:
         if collective or not self.ctx.distributed:
             writer.append(outcome.result, outcome.sample_columns(), outcome.trace_columns())
             return
-        mine = (asdict(outcome.result), outcome.sample_columns(), outcome.trace_columns())
+        mine = (outcome.result.leaves(), outcome.sample_columns(), outcome.trace_columns())
         for rank, (fields, samples, trace) in enumerate(self.gather(mine)):
-            result = CaseResult(**fields)
-            result.rank = rank
-            result.case_id = f"{result.case_id}-r{rank}"
+            case_id = f"{fields['case_id']}-r{rank}"
+            result = CaseResult.from_leaves({**fields, "rank": rank, "case_id": case_id})
             writer.append(result, samples, trace)
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """What running one case gives back, and the helpers every runner shares.
 
-The compute runner (runner.py) and the collective runner (collective_runner.py) both build a
-CaseResult from the same base, classify failures the same way and return a CaseOutcome; this
-module holds those shared parts so that neither runner imports the other's internals.
+The compute runner (runner.py) and the collective runner (collective_runner.py) both fill a
+CaseDraft from the same base and freeze it into the CaseResult when the case ends, classify
+failures the same way and return a CaseOutcome; this module holds those shared parts so that
+neither runner imports the other's internals.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime, timezone
 from bench.devices.base import Backend
 from bench.measuring import metrics
 from bench.measuring.timing import EnergyPhase, Timings
-from bench.results.record import CaseResult
+from bench.results.record import CaseDraft, CaseResult
 from kernels.base import Kernel
 from kernels.case import Case
 
@@ -76,9 +77,10 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
-def base_result(case: Case, case_id: str, kernel: Kernel) -> CaseResult:
+def base_result(case: Case, case_id: str, kernel: Kernel) -> CaseDraft:
+    """The draft every runner fills in: identity and work, known before the case runs."""
     ops, nbytes = kernel.ops(case), kernel.bytes_moved(case)
-    return CaseResult(
+    return CaseDraft(
         case_id=case_id,
         kernel=case.kernel,
         params=dict(case.params),

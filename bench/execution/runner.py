@@ -1,4 +1,4 @@
-"""run_case(): one Case through check, timing and peak lookup into a CaseResult.
+"""run_case(): one Case through check, timing and peak lookup into a CaseDraft.
 
 The runner receives a Backend, a PowerSource and a peak function and never asks which device
 it is on. Any failure of one case becomes that case's status (`skipped` when the device cannot
@@ -28,7 +28,7 @@ from bench.measuring.timing import (
 from bench.peaks.lookup import Peak
 from bench.power.sampler import max_of, median_of
 from bench.results.ratios import fill_ratios
-from bench.results.record import CaseResult
+from bench.results.record import CaseDraft
 from kernels.base import Kernel, Prepared
 from kernels.case import Case
 
@@ -36,7 +36,7 @@ from kernels.case import Case
 ENERGY_DISAGREEMENT = 0.10
 
 
-def _fill_timing(result: CaseResult, t: Timings) -> None:
+def _fill_timing(result: CaseDraft, t: Timings) -> None:
     s = t.summary
     result.time_median_s, result.time_mean_s = s.median_s, s.mean_s
     result.time_min_s, result.time_max_s = s.min_s, s.max_s
@@ -67,7 +67,7 @@ def _fill_timing(result: CaseResult, t: Timings) -> None:
         )
 
 
-def _fill_peak(result: CaseResult, peak: Peak) -> None:
+def _fill_peak(result: CaseDraft, peak: Peak) -> None:
     result.peak_ops_per_s, result.peak_source = peak.ops_per_s, peak.source
     result.peak_detail, result.peak_clock_hz = peak.detail, peak.spec_clock_hz
 
@@ -117,11 +117,11 @@ def run_case(case: Case, case_id: str, kernel: Kernel, ctx: CaseContext) -> Case
     fill_ratios(result, measured_peak_for(mode) if measured_peak_for is not None else None)
     result.duration_s = clock() - started
     ok = result.status == "ok"
-    return CaseOutcome(result, timings if ok else None, phase if ok else None)
+    return CaseOutcome(result.freeze(), timings if ok else None, phase if ok else None)
 
 
 def _energy_phase(
-    run: Callable[[], object], ctx: CaseContext, timings: Timings, result: CaseResult
+    run: Callable[[], object], ctx: CaseContext, timings: Timings, result: CaseDraft
 ) -> EnergyPhase | None:
     """The energy phase, or None with the reason recorded when the sensor fails mid-way."""
     from bench.hardware.nvml import NvmlCallFailed
@@ -134,7 +134,7 @@ def _energy_phase(
         return None
 
 
-def _fill_energy(result: CaseResult, phase: EnergyPhase) -> None:
+def _fill_energy(result: CaseDraft, phase: EnergyPhase) -> None:
     reading = phase.reading
     result.energy_j, result.energy_source = reading.energy_j, reading.energy_source
     result.energy_reason, result.energy_scope = reading.reason, reading.scope
@@ -170,7 +170,7 @@ def _check_and_time(
     backend: Backend,
     policy: Policy,
     clock: Clock,
-    result: CaseResult,
+    result: CaseDraft,
 ) -> Timings | None:
     verdict = prepared.check()
     backend.synchronize()

@@ -182,10 +182,10 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
                     ),
                 )
                 collective = getattr(kernel, "COLLECTIVE", False)
-                if collective and outcome.result.status == "failed":
+                if collective and outcome.result.identity.status == "failed":
                     _raise_if_ranks_lost(job)  # a dead peer is no failed case: not written
                 if marks is not None:
-                    marks.mark(outcome.result, collective)
+                    outcome = replace(outcome, result=marks.mark(outcome.result, collective))
                 job.deliver(outcome, collective, writer)
                 progress.advance(task)
         status, code = "complete", 0
@@ -272,10 +272,10 @@ def _print_results(console: Any, writer: Any, power: Any, title: str) -> None:
     console.print(summary_table(writer.results, title))
     console.print(power_line(power, writer.meta.get("idle")))
     console.print(ceiling_line(writer.meta.get("ceiling")))
-    collectives = [r for r in writer.results if "collective" in r.params]
+    collectives = [r for r in writer.results if "collective" in r.identity.params]
     if collectives:
         console.print(nccl_tests_table(collectives))
-    studies = [r for r in writer.results if r.scaling]
+    studies = [r for r in writer.results if r.collective.scaling]
     if studies:
         console.print(scaling_table(studies))
 

@@ -1,9 +1,11 @@
 """DataFrame views of loaded runs: plain case dicts, case keys, labels, the device pivot.
 
-`load_run` flattens nested fields (`params.m`, `kernel_details.sdpa_backend`) and pandas turns
-JSON nulls into NaN and ints into floats in mixed columns. Everything downstream (compare,
-plots, tables) reads cases through `case_dicts`, which undoes both, so a field is either a
-real value or None, and 256.0 is 256 again.
+`load_run` flattens the parts and nested fields to dotted columns (`timing.time_median_s`,
+`identity.params.m`, `work.kernel_details.sdpa_backend`) and pandas turns JSON nulls into NaN
+and ints into floats in mixed columns. Everything downstream (compare, plots, tables) reads
+cases through `case_dicts`, which undoes all three: a case dict is keyed by leaf names (unique
+across parts, see record.PART_OF), `params` is a dict, and a field is either a real value or
+None, and 256.0 is 256 again.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import math
 from typing import Any
 
-from bench.results.record import Run
+from bench.results.record import PARTS, Run
 
 # Params that do not change the work a case does: the input seed (any draw of the same
 # distribution) and the display label (derived from the others). `init` stays in the key:
@@ -41,11 +43,14 @@ def _clean(value: Any) -> Any:
 
 
 def case_dicts(run: Run) -> list[dict[str, Any]]:
-    """One dict per case: NaN -> None, integral floats -> int, `params.x` -> params["x"]."""
+    """One dict per case by leaf name: `timing.time_median_s` -> "time_median_s",
+    `identity.params.x` -> params["x"], NaN -> None, integral floats -> int."""
     out = []
     for record in run.cases.to_dict(orient="records"):
         case: dict[str, Any] = {"params": {}}
-        for column, value in record.items():
+        for dotted, value in record.items():
+            part, _, leaf = dotted.partition(".")
+            column = leaf if part in PARTS and leaf else dotted
             if column.startswith("params."):
                 if known(value) or isinstance(value, list | dict):
                     case["params"][column[len("params.") :]] = _clean(value)
@@ -53,8 +58,9 @@ def case_dicts(run: Run) -> list[dict[str, Any]]:
                 case[column] = value
             else:
                 case[column] = _clean(value)
-        if isinstance(record.get("params"), dict):  # an unflattened params column
-            case["params"] = {**record["params"], **case["params"]}
+        unflattened = record.get("identity.params")
+        if isinstance(unflattened, dict):  # an unflattened params column
+            case["params"] = {**unflattened, **case["params"]}
         out.append(case)
     return out
 

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from bench.measuring import metrics
 from bench.results.ceiling_model import MeasuredPeak
-from bench.results.record import CaseResult
+from bench.results.record import CaseDraft
 
 # A case this far above its ceiling is flagged: beyond the noise of two medians.
 ABOVE_CEILING = 1.02
 
 
-def measured_clock_hz(result: CaseResult) -> tuple[float | None, str]:
+def measured_clock_hz(result: CaseDraft) -> tuple[float | None, str]:
     """The clock the case ran at and where it was read, or (None, why it is unknown)."""
     if result.sm_clock_hz_median is not None:
         return result.sm_clock_hz_median, "median SM clock of the energy window"
@@ -31,7 +31,7 @@ def measured_clock_hz(result: CaseResult) -> tuple[float | None, str]:
     return None, f"no clock recorded around the case ({result.clock_source or 'not read'})"
 
 
-def clock_peak(result: CaseResult) -> tuple[float | None, str]:
+def clock_peak(result: CaseDraft) -> tuple[float | None, str]:
     """peak x measured clock / spec clock, with the factors spelled out, or (None, why)."""
     if result.peak_ops_per_s is None:
         return None, "no spec peak to scale"
@@ -48,7 +48,7 @@ def clock_peak(result: CaseResult) -> tuple[float | None, str]:
     return value, detail
 
 
-def fill_ratios(result: CaseResult, measured: MeasuredPeak | None) -> None:
+def fill_ratios(result: CaseDraft, measured: MeasuredPeak | None) -> None:
     """Set the measured-ceiling and clock-peak denominators and fractions of one case."""
     if measured is None:
         measured = MeasuredPeak(None, None, "this run looks up no measured ceiling")

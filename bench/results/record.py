@@ -5,6 +5,11 @@ A run is a folder holding `run.json` (environment, command, versions, status), `
 crash, Ctrl-C or kill -9 loses nothing already measured), `samples/<case_id>.parquet` (every
 raw sample) and `summary.csv` (a rendered view, rewritten after each case). Readers validate
 the schema version and never unpickle anything.
+
+A case record is frozen and made of parts (identity, work, timing, rates, energy,
+collective), each a cases.jsonl line's nested object. Every leaf field keeps its 1.x name, and
+PART_OF, one table, says which part holds it: that is how 1.x (flat) lines load into the same
+dotted DataFrame columns as 2.x lines. Runners fill a CaseDraft and freeze it.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import signal
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +56,9 @@ SUMMARY_COLUMNS = (
 )
 
 
-@dataclass
-class CaseResult:
-    """One line of cases.jsonl. SI units, unit in the name; None means unknown (see reason)."""
+@dataclass(frozen=True)
+class Identity:
+    """Which case this is, on what, and how it ended."""
 
     case_id: str
     kernel: str
@@ -64,13 +69,31 @@ class CaseResult:
     status: str  # ok | skipped | failed
     reason: str | None = None  # why skipped/failed; None when ok
     math_mode: str | None = None
+    rank: int | None = None  # the rank a per-rank line describes; None for job-wide figures
+    warnings: list[str] = field(default_factory=list)
+    # the verdict of the health check of the device this ran on (commands.health), when one ran
+    # first: "FAIL" keeps the case out of baselines (bench.results.blessed.runs.bless)
+    health_verdict: str | None = None
+    started_at: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one call does: its operation count and bytes, and whether its answer was right."""
+
     ops: int | None = None
     ops_convention: str | None = None
     bytes: int | None = None
     arithmetic_intensity: float | None = None
     correctness: dict[str, Any] | None = None
     kernel_details: dict[str, Any] = field(default_factory=dict)
-    # timing: per-call seconds derived from every raw sample (bench.measuring.stats)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call seconds derived from every raw sample (bench.measuring.stats), and how."""
+
     time_median_s: float | None = None
     time_mean_s: float | None = None
     time_min_s: float | None = None
@@ -93,7 +116,23 @@ class CaseResult:
     warmup_stable: bool | None = None
     measured_time_s: float | None = None
     wall_time_s: float | None = None
-    # rates and the denominator they are compared with
+    # clocks around the measurement
+    clock_hz_before: float | None = None
+    clock_hz_after: float | None = None
+    clock_source: str | None = None
+    # fraction of the timing some task waited for a CPU (Linux PSI); see bench.measuring.pressure
+    cpu_pressure: float | None = None
+    cpu_pressure_source: str | None = None  # where it came from, or why it is None
+    # a health case: the short repeats it is the median of, {time_median_s, cpu_pressure}
+    # each (bench.commands.health.noise); empty for a case timed once
+    repeats: list[dict[str, Any]] = field(default_factory=list)
+    samples_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Achieved rates, the peaks they are compared with (and where those came from), ratios."""
+
     achieved_ops_per_s: float | None = None  # ops / time_median_s
     best_ops_per_s: float | None = None  # ops / time_min_s (MAMF's "max")
     peak_ops_per_s: float | None = None
@@ -110,17 +149,12 @@ class CaseResult:
     clock_peak_ops_per_s: float | None = None  # peak x measured SM clock / spec clock
     clock_peak_detail: str | None = None  # the factors, or why it is unknown
     frac_of_clock_peak: float | None = None
-    # clocks around the measurement
-    clock_hz_before: float | None = None
-    clock_hz_after: float | None = None
-    clock_source: str | None = None
-    # fraction of the timing some task waited for a CPU (Linux PSI); see bench.measuring.pressure
-    cpu_pressure: float | None = None
-    cpu_pressure_source: str | None = None  # where it came from, or why it is None
-    # a health case: the short repeats it is the median of, {time_median_s, cpu_pressure}
-    # each (bench.commands.health.noise); empty for a case timed once
-    repeats: list[dict[str, Any]] = field(default_factory=list)
-    # energy phase: back-to-back calls in a window the power source measured
+
+
+@dataclass(frozen=True)
+class Energy:
+    """The energy phase: back-to-back calls in a window the power source measured."""
+
     energy_j: float | None = None
     energy_source: str | None = None  # nvml_energy_counter | nvml_power_integral | rapl | estimate
     energy_reason: str | None = None  # why energy_j is None, or the caveat that applies
@@ -140,8 +174,12 @@ class CaseResult:
     throttle: list[str] = field(default_factory=list)  # clock-event reasons seen in the window
     throttle_time_s: dict[str, float] = field(default_factory=dict)
     trace_file: str | None = None
-    # collectives (nccl-tests definitions) and multi-rank runs
-    rank: int | None = None  # the rank a per-rank line describes; None for job-wide figures
+
+
+@dataclass(frozen=True)
+class Collective:
+    """Collectives (nccl-tests definitions) and multi-rank figures; empty for a compute case."""
+
     rank_reduction: str | None = None  # how per-rank figures became one ("max" for a collective)
     time_by_rank_s: list[float] = field(default_factory=list)
     time_p50_s: float | None = None  # per-iteration times, max across ranks
@@ -156,21 +194,136 @@ class CaseResult:
     wrong_elements: int | None = None  # nccl-tests' #wrong, summed over ranks
     scaling_efficiency: float | None = None  # E(N) at the job's world size (kernels/scaling.py)
     scaling: list[dict[str, Any]] = field(default_factory=list)  # one row per N
-    warnings: list[str] = field(default_factory=list)
-    # the verdict of the health check of the device this ran on (commands.health), when one ran
-    # first: "FAIL" keeps the case out of baselines (bench.results.blessed.runs.bless)
-    health_verdict: str | None = None
-    started_at: str | None = None
-    duration_s: float | None = None
-    samples_file: str | None = None
+
+
+# The parts of a record, in the order of a cases.jsonl line.
+PARTS: dict[str, type] = {
+    "identity": Identity,
+    "work": Work,
+    "timing": Timing,
+    "rates": Rates,
+    "energy": Energy,
+    "collective": Collective,
+}
+# Stamped on every line beside the parts, so a reader knows the shape before reading it.
+VERSION_FIELDS = ("schema_version", "method_version")
+# The one table from a leaf field (its 1.x flat name, unchanged) to the part holding it.
+PART_OF: dict[str, str] = {f.name: part for part, cls in PARTS.items() for f in fields(cls)}
+# The dotted column of each leaf in a loaded run's DataFrame ("timing.time_median_s").
+DOTTED: dict[str, str] = {leaf: f"{part}.{leaf}" for leaf, part in PART_OF.items()}
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """One line of cases.jsonl, in parts. SI units, unit in the name; None means unknown."""
+
+    identity: Identity
+    work: Work = field(default_factory=Work)
+    timing: Timing = field(default_factory=Timing)
+    rates: Rates = field(default_factory=Rates)
+    energy: Energy = field(default_factory=Energy)
+    collective: Collective = field(default_factory=Collective)
     schema_version: str = SCHEMA_VERSION
     method_version: int = METHOD_VERSION
+
+    @classmethod
+    def from_leaves(cls, leaves: dict[str, Any]) -> CaseResult:
+        """Build the parts from leaf fields by name (a runner's draft, a 1.x line)."""
+        unknown = sorted(set(leaves) - set(PART_OF) - set(VERSION_FIELDS))
+        if unknown:
+            raise TypeError(f"not a case field: {', '.join(unknown)}")
+        grouped: dict[str, dict[str, Any]] = {part: {} for part in PARTS}
+        for leaf, value in leaves.items():
+            if leaf in PART_OF:
+                grouped[PART_OF[leaf]][leaf] = value
+        parts = {part: PARTS[part](**values) for part, values in grouped.items()}
+        versions = {k: leaves[k] for k in VERSION_FIELDS if k in leaves}
+        return cls(**parts, **versions)
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> CaseResult:
+        """A case from a JSON object: nested (2.x) or flat (1.x)."""
+        return cls.from_leaves(leaves_of(obj))
+
+    def leaves(self) -> dict[str, Any]:
+        """Every leaf field by its name, flat (the readers' view of a case)."""
+        out: dict[str, Any] = {}
+        for part in PARTS:
+            out.update(asdict(getattr(self, part)))
+        out.update({k: getattr(self, k) for k in VERSION_FIELDS})
+        return out
+
+    def updated(self, **leaves: Any) -> CaseResult:
+        """A copy with some leaf fields changed, each in its part."""
+        return CaseResult.from_leaves({**self.leaves(), **leaves})
 
     def to_json(self) -> str:
         return json.dumps(_finite(asdict(self)), sort_keys=False, allow_nan=False)
 
 
-# Fields every reader may rely on; fields added later in 1.x are optional to readers.
+class CaseDraft:
+    """A case record being filled in by a runner: leaf fields by name, frozen by freeze().
+
+    Only the leaf names of the parts are accepted, so a typo fails at once; a list or dict
+    field read before it is set starts empty, so `draft.warnings.append(...)` works.
+    """
+
+    def __init__(self, **leaves: Any) -> None:
+        object.__setattr__(self, "_values", {})
+        for name, value in leaves.items():
+            setattr(self, name, value)
+
+    def __getattr__(self, name: str) -> Any:
+        values = self.__dict__["_values"]
+        if name in values:
+            return values[name]
+        if name not in PART_OF:
+            raise AttributeError(f"a case has no field {name!r}")
+        values[name] = _default(name)
+        return values[name]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name not in PART_OF:
+            raise AttributeError(f"a case has no field {name!r}")
+        self._values[name] = value
+
+    def freeze(self) -> CaseResult:
+        return CaseResult.from_leaves(self._values)
+
+
+def _default(leaf: str) -> Any:
+    spec = PARTS[PART_OF[leaf]].__dataclass_fields__[leaf]
+    if spec.default_factory is not MISSING:
+        return spec.default_factory()
+    if spec.default is not MISSING:
+        return spec.default
+    raise AttributeError(f"required case field {leaf!r} was never set")
+
+
+def leaves_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The leaf fields of a cases.jsonl object, nested (2.x) or flat (1.x), by leaf name."""
+    if not isinstance(obj.get("identity"), dict):
+        return dict(obj)
+    out = {k: v for k, v in obj.items() if k not in PARTS}
+    for part in PARTS:
+        out.update(obj.get(part) or {})
+    return out
+
+
+def nested(obj: dict[str, Any]) -> dict[str, Any]:
+    """A cases.jsonl object in the 2.x shape; a 1.x field this flopwatt lacks stays on top."""
+    if isinstance(obj.get("identity"), dict):
+        return obj
+    out: dict[str, Any] = {part: {} for part in PARTS}
+    for leaf, value in obj.items():
+        if leaf in PART_OF:
+            out[PART_OF[leaf]][leaf] = value
+        else:
+            out[leaf] = value
+    return out
+
+
+# Leaf fields every reader may rely on (in 1.x and 2.x); fields added later are optional.
 REQUIRED_FIELDS = (
     "case_id",
     "kernel",
@@ -278,10 +431,11 @@ class RunWriter:
         run's `n_cases` always equals the lines in cases.jsonl.
         """
         with _signals_deferred():
+            case_id = result.identity.case_id
             if samples is not None:
-                result.samples_file = self._write_table("samples", result.case_id, samples)
+                result = result.updated(samples_file=self._write_table("samples", case_id, samples))
             if trace is not None:
-                result.trace_file = self._write_table("traces", result.case_id, trace)
+                result = result.updated(trace_file=self._write_table("traces", case_id, trace))
             self._cases.write(result.to_json() + "\n")
             self._cases.flush()
             os.fsync(self._cases.fileno())
@@ -315,7 +469,7 @@ class RunWriter:
             writer = csv.writer(fh)
             writer.writerow(SUMMARY_COLUMNS)
             for r in self.results:
-                row = {**asdict(r), "shape": r.params.get("shape_label")}
+                row = {**r.leaves(), "shape": r.identity.params.get("shape_label")}
                 writer.writerow(["" if row[c] is None else row[c] for c in SUMMARY_COLUMNS])
         os.replace(tmp, self.run_dir / "summary.csv")
 
@@ -343,15 +497,21 @@ class Run:
         return pd.read_parquet(self.path / "traces" / f"{case_id}.parquet")
 
 
+# Major versions this flopwatt reads: 1.x lines are flat, 2.x lines nested in parts; both
+# load into the same dotted columns (`nested` maps a 1.x line through PART_OF).
+READABLE_MAJORS = ("1", SCHEMA_VERSION.split(".")[0])
+
+
 def check_schema(version: Any, where: str) -> None:
-    """Refuse data of another major schema version: its fields may mean something else."""
-    ours = SCHEMA_VERSION.split(".")[0]
-    if not isinstance(version, str) or version.split(".")[0] != ours:
-        raise ValueError(f"{where}: schema version {version!r}, this flopwatt reads {ours}.x")
+    """Refuse data of a major schema version not read here: its fields may mean other things."""
+    if not isinstance(version, str) or version.split(".")[0] not in READABLE_MAJORS:
+        majors = " and ".join(f"{m}.x" for m in READABLE_MAJORS)
+        raise ValueError(f"{where}: schema version {version!r}, this flopwatt reads {majors}")
 
 
 def read_case_lines(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
-    """Valid case objects from cases.jsonl, skipping (and reporting) lines a crash truncated."""
+    """Valid case objects from cases.jsonl in the 2.x shape (1.x lines nested through PART_OF),
+    skipping (and reporting) lines a crash truncated."""
     cases, problems = [], []
     with open(path, encoding="utf-8") as fh:
         for number, line in enumerate(fh, 1):
@@ -362,16 +522,21 @@ def read_case_lines(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
             except json.JSONDecodeError:
                 problems.append(f"{path.name}:{number}: not valid JSON (truncated write?), skipped")
                 continue
-            if not isinstance(obj, dict) or any(f not in obj for f in REQUIRED_FIELDS):
+            if not isinstance(obj, dict) or any(f not in leaves_of(obj) for f in REQUIRED_FIELDS):
                 problems.append(f"{path.name}:{number}: missing required fields, skipped")
                 continue
             check_schema(obj.get("schema_version"), f"{path.name}:{number}")
-            cases.append(obj)
+            cases.append(nested(obj))
     return cases, problems
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Load a run folder; ValueError with a one-line reason if it is not a readable run."""
+    """Load a run folder; ValueError with a one-line reason if it is not a readable run.
+
+    `cases` has one row per case and dotted columns, one per leaf field of a part
+    ("timing.time_median_s") and per key of a nested dict ("identity.params.m"), whichever
+    schema version (1.x flat or 2.x nested) the run was written in.
+    """
     import pandas as pd
 
     path = Path(run_dir)
@@ -386,7 +551,8 @@ def load_run(run_dir: str | Path) -> Run:
     cases, problems = read_case_lines(cases_path)
     for problem in problems:
         warnings.warn(problem, stacklevel=2)
-    frame = pd.json_normalize(cases) if cases else pd.DataFrame(columns=list(REQUIRED_FIELDS))
+    empty = pd.DataFrame(columns=[DOTTED.get(f, f) for f in REQUIRED_FIELDS])
+    frame = pd.json_normalize(cases) if cases else empty
     health: list[dict[str, Any]] = []
     if (path / HEALTH_FILE).is_file():
         with open(path / HEALTH_FILE, encoding="utf-8") as fh:

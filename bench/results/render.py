@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from bench.results.record import CaseResult
+from bench.results.record import CaseResult, Energy
 
 _PREFIXES = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
 
@@ -42,74 +42,81 @@ def rate_unit(dtype: str) -> str:
     return "OP/s" if dtype.startswith("int") else "FLOP/s"
 
 
+def _estimated(energy: Energy) -> str:
+    return " est." if energy.energy_source == "estimate" else ""
+
+
 def _watts(r: CaseResult) -> str:
-    if r.avg_power_w is None:
+    if r.energy.avg_power_w is None:
         return "—"
-    return f"{r.avg_power_w:.0f} W" + (" est." if r.energy_source == "estimate" else "")
+    return f"{r.energy.avg_power_w:.0f} W" + _estimated(r.energy)
 
 
 def _per_watt(r: CaseResult, unit: str) -> str:
     """ops per joule shown as rate per watt (TFLOP/s/W), the unit people compare."""
-    if r.ops_per_j is None:
+    if r.energy.ops_per_j is None:
         return "—"
-    return si(r.ops_per_j, f"{unit}/W") + (" est." if r.energy_source == "estimate" else "")
+    return si(r.energy.ops_per_j, f"{unit}/W") + _estimated(r.energy)
 
 
 def _rate_cells(r: CaseResult, unit: str) -> tuple[str, str, str, str]:
     """rate, peak, peak source, fraction: compute against the compute peak, collectives'
     bus bandwidth against the unidirectional link peak."""
-    if r.busbw_bytes_per_s is not None:
-        peak = si(r.link_peak_bytes_per_s, "B/s") if r.link_peak_bytes_per_s else "unknown"
+    coll, rates = r.collective, r.rates
+    if coll.busbw_bytes_per_s is not None:
+        peak = si(coll.link_peak_bytes_per_s, "B/s") if coll.link_peak_bytes_per_s else "unknown"
         return (
-            f"{si(r.busbw_bytes_per_s, 'B/s')} bus",
+            f"{si(coll.busbw_bytes_per_s, 'B/s')} bus",
             peak,
-            r.link_peak_source or "",
-            percent(r.link_utilisation),
+            coll.link_peak_source or "",
+            percent(coll.link_utilisation),
         )
-    peak = si(r.peak_ops_per_s, unit) if r.peak_ops_per_s else "unknown"
-    frac = percent(r.frac_of_peak) + (" wrong peak" if r.peak_exceeded else "")
-    return si(r.achieved_ops_per_s, unit), peak, r.peak_source or "", frac
+    peak = si(rates.peak_ops_per_s, unit) if rates.peak_ops_per_s else "unknown"
+    frac = percent(rates.frac_of_peak) + (" wrong peak" if rates.peak_exceeded else "")
+    return si(rates.achieved_ops_per_s, unit), peak, rates.peak_source or "", frac
 
 
 def summary_rows(results: Iterable[CaseResult]) -> tuple[list[list[str]], list[str]]:
     """Rows of the summary table (ratios next to their denominators) and numbered notes."""
     rows, notes = [], []
     for r in results:
-        unit = rate_unit(r.dtype)
-        lines = [r.reason] if r.status != "ok" and r.reason else list(r.warnings)
-        if r.status == "ok" and r.peak_ops_per_s is None and r.peak_detail:
-            lines.append(f"peak unknown: {r.peak_detail}")
-        if r.status == "ok" and r.window_s is not None and r.energy_j is None:
-            lines.append(f"energy unknown: {r.energy_reason}")
+        ident = r.identity
+        unit = rate_unit(ident.dtype)
+        ok = ident.status == "ok"
+        lines = [ident.reason] if not ok and ident.reason else list(ident.warnings)
+        if ok and r.rates.peak_ops_per_s is None and r.rates.peak_detail:
+            lines.append(f"peak unknown: {r.rates.peak_detail}")
+        if ok and r.energy.window_s is not None and r.energy.energy_j is None:
+            lines.append(f"energy unknown: {r.energy.energy_reason}")
         marks = []
         for line in lines:
             if line not in notes:
                 notes.append(line)
             marks.append(f"[{notes.index(line) + 1}]")
-        shape = r.params.get("shape_label", "")
-        if r.rank is not None:
-            shape += f" rank {r.rank}"
-        ran = r.kernel_details.get("sdpa_backend")
+        shape = ident.params.get("shape_label", "")
+        if ident.rank is not None:
+            shape += f" rank {ident.rank}"
+        ran = r.work.kernel_details.get("sdpa_backend")
         if ran and not shape.endswith(ran):
             shape += f" (ran {ran})"  # what `auto` picked
-        if r.status != "ok":
+        if not ok:
             blanks = [""] * (len(SUMMARY_HEADERS) - 5)
-            rows.append([r.kernel, shape, r.dtype, r.status, *blanks, " ".join(marks)])
+            rows.append([ident.kernel, shape, ident.dtype, ident.status, *blanks, " ".join(marks)])
             continue
         rate, peak, source, frac = _rate_cells(r, unit)
         rows.append(
             [
-                r.kernel,
+                ident.kernel,
                 shape,
-                r.dtype,
-                seconds(r.time_median_s),
+                ident.dtype,
+                seconds(r.timing.time_median_s),
                 rate,
                 peak,
                 source,
                 frac,
-                percent(r.frac_of_measured_peak),
-                percent(r.frac_of_clock_peak),
-                percent(r.rel_noise, 2),
+                percent(r.rates.frac_of_measured_peak),
+                percent(r.rates.frac_of_clock_peak),
+                percent(r.timing.rel_noise, 2),
                 _watts(r),
                 _per_watt(r, unit),
                 " ".join(marks),
@@ -148,15 +155,15 @@ def summary_table(results: Iterable[CaseResult], title: str):  # -> rich Group
     headers = list(SUMMARY_HEADERS)
     caption = "time = median per call; noise = stdev/mean of the samples"
     empty = []  # columns no result has a value for: the lines under the table say why
-    if any(r.avg_power_w is not None for r in results):
+    if any(r.energy.avg_power_w is not None for r in results):
         caption += "; power and rate/W over the energy window"
     else:
         empty += ["power", "rate/W"]
-    if any(r.frac_of_measured_peak is not None for r in results):
+    if any(r.rates.frac_of_measured_peak is not None for r in results):
         caption += "; % of ceiling = of the best matmul rate measured on this device"
     else:
         empty.append("% of ceiling")
-    if any(r.frac_of_clock_peak is not None for r in results):
+    if any(r.rates.frac_of_clock_peak is not None for r in results):
         caption += "; % at clock = of the peak scaled to the measured clock"
     else:
         empty.append("% at clock")

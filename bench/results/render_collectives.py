@@ -26,12 +26,12 @@ _HEADER = (
 def _cells(r: CaseResult | None) -> str:
     if r is None:
         return f" {'—':>9} {'—':>7} {'—':>7} {'—':>6}"
-    if r.status != "ok":
-        wrong = "—" if r.wrong_elements is None else r.wrong_elements
-        return f" {r.status:>9} {'':>7} {'':>7} {wrong:>6}"
+    if r.identity.status != "ok":
+        wrong = "—" if r.collective.wrong_elements is None else r.collective.wrong_elements
+        return f" {r.identity.status:>9} {'':>7} {'':>7} {wrong:>6}"
     return (
-        f" {r.time_mean_s * 1e6:>9.1f} {r.algbw_bytes_per_s / 1e9:>7.3f}"
-        f" {r.busbw_bytes_per_s / 1e9:>7.3f} {r.wrong_elements:>6}"
+        f" {r.timing.time_mean_s * 1e6:>9.1f} {r.collective.algbw_bytes_per_s / 1e9:>7.3f}"
+        f" {r.collective.busbw_bytes_per_s / 1e9:>7.3f} {r.collective.wrong_elements:>6}"
     )
 
 
@@ -39,30 +39,30 @@ def nccl_tests_lines(results: Iterable[CaseResult]) -> list[str]:
     """nccl-tests' table per collective, as lines of text."""
     groups: dict[tuple[str, str], dict[int, dict[str, CaseResult]]] = {}
     for r in results:
-        key = (r.params["collective"], r.dtype)
-        size = r.bytes or 0
-        groups.setdefault(key, {}).setdefault(size, {})[r.params["place"]] = r
+        key = (r.identity.params["collective"], r.identity.dtype)
+        size = r.work.bytes or 0
+        groups.setdefault(key, {}).setdefault(size, {})[r.identity.params["place"]] = r
     lines: list[str] = []
     for (collective, dtype), sizes in groups.items():
-        world = next(iter(next(iter(sizes.values())).values())).world_size
+        world = next(iter(next(iter(sizes.values())).values())).identity.world_size
         lines.append(f"# {collective}, {dtype}, {world} ranks; out-of-place | in-place")
         lines.extend(_HEADER.splitlines())
         busbws = []
         for size in sorted(sizes):
             by_place = sizes[size]
             any_result = next(iter(by_place.values()))
-            count = (any_result.kernel_details or {}).get("count_per_rank_in", "—")
+            count = (any_result.work.kernel_details or {}).get("count_per_rank_in", "—")
             redop = "none" if collective == "allgather" else "sum"
             lines.append(
                 f"{size:>12} {count!s:>12} {_TYPES.get(dtype, dtype):>8} {redop:>6}"
                 f" {-1:>5} |{_cells(by_place.get('out'))} |{_cells(by_place.get('in'))}"
             )
             busbws += [
-                r.busbw_bytes_per_s
+                r.collective.busbw_bytes_per_s
                 for r in by_place.values()
-                if r.status == "ok" and r.busbw_bytes_per_s is not None
+                if r.identity.status == "ok" and r.collective.busbw_bytes_per_s is not None
             ]
-        wrong = sum(r.wrong_elements or 0 for p in sizes.values() for r in p.values())
+        wrong = sum(r.collective.wrong_elements or 0 for p in sizes.values() for r in p.values())
         avg = sum(busbws) / len(busbws) / 1e9 if busbws else float("nan")
         lines.append(f"# Out of bounds values : {wrong} {'OK' if wrong == 0 else 'FAILED'}")
         lines.append(f"# Avg bus bandwidth    : {avg:.3f} GB/s")
@@ -79,15 +79,14 @@ def scaling_lines(results: Iterable[CaseResult]) -> list[str]:
     """One block per scaling case: a row per N with E(N) and where the step's time went."""
     lines: list[str] = []
     for r in results:
-        lines.append(
-            f"# scaling {r.params['shape_label']} ({r.dtype}): "
-            f"E(N) = {'X(N)/(N X(1))' if r.params['scaling'] == 'weak' else 'T(1)/(N T(N))'}"
-        )
+        params = r.identity.params
+        formula = "X(N)/(N X(1))" if params["scaling"] == "weak" else "T(1)/(N T(N))"
+        lines.append(f"# scaling {params['shape_label']} ({r.identity.dtype}): E(N) = {formula}")
         lines.append(
             f"{'N':>4} {'step (ms)':>10} {'TFLOP/s':>9} {'E(N)':>6} {'slowest':>8} "
             f"{'fastest':>8} {'spread':>7} {'comm share':>10} {'busbw (GB/s)':>12}"
         )
-        for row in r.scaling:
+        for row in r.collective.scaling:
             eff = "—" if row["efficiency"] is None else f"{row['efficiency']:.3f}"
             share = "—" if row["comm_share"] is None else f"{row['comm_share']:.0%}"
             spread = "—" if row["rank_spread"] is None else f"{row['rank_spread']:.1%}"

@@ -47,7 +47,11 @@ def test_world_of_one_reports_degenerate_figures(cuda_job, collective, dtype):
         ),
     )
     r = out.result
-    assert r.status == "ok", r.reason
-    assert r.wrong_elements == 0 and r.bus_factor == 0 and r.busbw_bytes_per_s == 0
-    assert r.algbw_bytes_per_s > 0 and r.time_mean_s > 0
-    assert r.link_utilisation is None
+    assert r.identity.status == "ok", r.identity.reason
+    assert (
+        r.collective.wrong_elements == 0
+        and r.collective.bus_factor == 0
+        and r.collective.busbw_bytes_per_s == 0
+    )
+    assert r.collective.algbw_bytes_per_s > 0 and r.timing.time_mean_s > 0
+    assert r.collective.link_utilisation is None

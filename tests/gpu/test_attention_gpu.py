@@ -113,8 +113,8 @@ def test_flash_forward_8k_reaches_a_plausible_fraction_of_peak(cuda):
         ),
     )
     r = out.result
-    assert r.status == "ok", r.reason  # bf16 flash exists on every sm80+ GPU
-    assert r.kernel_details["sdpa_backend"] == "flash"
-    assert r.measured_time_s <= r.wall_time_s
-    assert r.frac_of_peak is not None, r.peak_detail
-    assert 0.28 <= r.frac_of_peak < 1.0, r.frac_of_peak
+    assert r.identity.status == "ok", r.identity.reason  # bf16 flash exists on every sm80+ GPU
+    assert r.work.kernel_details["sdpa_backend"] == "flash"
+    assert r.timing.measured_time_s <= r.timing.wall_time_s
+    assert r.rates.frac_of_peak is not None, r.rates.peak_detail
+    assert 0.28 <= r.rates.frac_of_peak < 1.0, r.rates.frac_of_peak

@@ -80,11 +80,11 @@ def test_bf16_matmul_reaches_a_plausible_fraction_of_peak(cuda):
         CaseContext(backend=cuda, power=NullPowerSource("test"), policy=SHORT, peak_for=peak_for),
     )
     r = out.result
-    assert r.status == "ok", r.reason
-    assert r.timing_mode == "cold" and r.measured_time_s <= r.wall_time_s
-    assert r.frac_of_peak is not None, r.peak_detail
-    assert 0.5 <= r.frac_of_peak < 1.0, r.frac_of_peak
-    assert r.clock_hz_before is not None and r.clock_hz_after is not None
+    assert r.identity.status == "ok", r.identity.reason
+    assert r.timing.timing_mode == "cold" and r.timing.measured_time_s <= r.timing.wall_time_s
+    assert r.rates.frac_of_peak is not None, r.rates.peak_detail
+    assert 0.5 <= r.rates.frac_of_peak < 1.0, r.rates.frac_of_peak
+    assert r.timing.clock_hz_before is not None and r.timing.clock_hz_after is not None
 
 
 def test_graph_mode_times_a_microsecond_kernel(cuda):
@@ -128,8 +128,13 @@ def test_every_dtype_this_sku_supports_runs_ok(cuda, dtype):
     )
     r = out.result
     if dtype not in supported_dtypes(identity.compute_capability):
-        assert r.status == "skipped" and r.reason, (r.status, r.reason)
+        assert r.identity.status == "skipped" and r.identity.reason, (
+            r.identity.status,
+            r.identity.reason,
+        )
         return
-    assert r.status == "ok", f"{dtype} on cc {identity.compute_capability}: {r.reason}"
-    assert r.correctness["ok"], r.correctness
-    assert r.frac_of_peak is not None and 0 < r.frac_of_peak <= 1.0, r.peak_detail
+    assert r.identity.status == "ok", (
+        f"{dtype} on cc {identity.compute_capability}: {r.identity.reason}"
+    )
+    assert r.work.correctness["ok"], r.work.correctness
+    assert r.rates.frac_of_peak is not None and 0 < r.rates.frac_of_peak <= 1.0, r.rates.peak_detail

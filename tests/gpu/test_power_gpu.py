@@ -61,15 +61,17 @@ def test_bf16_matmul_energy_counter_and_integral_agree(cuda_and_power):
         ),
     )
     r = out.result
-    assert r.status == "ok" and r.energy_source == NVML_COUNTER, r.energy_reason
-    assert r.ops_per_j is not None and r.ops_per_j > 0, r.energy_reason
-    assert r.energy_counter_vs_integral == pytest.approx(1.0, abs=0.15)
+    assert r.identity.status == "ok" and r.energy.energy_source == NVML_COUNTER, (
+        r.energy.energy_reason
+    )
+    assert r.energy.ops_per_j is not None and r.energy.ops_per_j > 0, r.energy.energy_reason
+    assert r.energy.energy_counter_vs_integral == pytest.approx(1.0, abs=0.15)
     tdp = tdp_of(backend)
     if tdp:
-        assert 0.2 * tdp < r.avg_power_w < 1.5 * tdp
-        spec_ops_per_j = r.peak_ops_per_s / tdp
-        assert r.ops_per_j < 1.5 * spec_ops_per_j
-    assert r.sm_clock_hz_median and r.temp_c_max
+        assert 0.2 * tdp < r.energy.avg_power_w < 1.5 * tdp
+        spec_ops_per_j = r.rates.peak_ops_per_s / tdp
+        assert r.energy.ops_per_j < 1.5 * spec_ops_per_j
+    assert r.energy.sm_clock_hz_median and r.energy.temp_c_max
     assert not [t for t in threading.enumerate() if t.name == "flopwatt-power-sampler"]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 from bench.commands.health.model import FAIL, JOB, NA, PASS, Check, DeviceRecord, Thresholds, na
@@ -145,7 +145,8 @@ def _unfit(reads: Reads, measured: Measured) -> str | None:
         return f"GPU {reads.lost}"
     if not measured.outcomes:
         return measured.rows[0].reason
-    failed = next((o.result for o in measured.outcomes if o.result.status == "failed"), None)
+    results = (o.result.identity for o in measured.outcomes)
+    failed = next((r for r in results if r.status == "failed"), None)
     return None if failed is None else f"{failed.kernel} failed: {failed.reason}"
 
 
@@ -206,7 +207,7 @@ def check_device(
         sku=sku_key(facts.identity),
         versions=versions,
         rows=rows,
-        cases=[asdict(o.result) for o in measured.outcomes],
+        cases=[o.result.leaves() for o in measured.outcomes],
         samples=[o.sample_columns() for o in measured.outcomes],
         canary=measured.canary.as_dict(),
         facts={"identity": _identity_dict(facts.identity), **facts.extra},

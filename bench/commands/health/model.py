@@ -137,7 +137,7 @@ class DeviceRecord:
     sku: str  # bench.results.blessed.paths.sku_key: the baseline folder, and who counts as a peer
     versions: dict[str, Any]  # driver, VBIOS, libraries: uniformity and the canary's groups
     rows: list[Check] = field(default_factory=list)  # judged on the rank itself
-    cases: list[dict[str, Any]] = field(default_factory=list)  # CaseResult dicts
+    cases: list[dict[str, Any]] = field(default_factory=list)  # CaseResult.leaves() dicts
     samples: list[dict[str, list[Any]] | None] = field(default_factory=list)
     canary: dict[str, Any] = field(default_factory=dict)  # bench.commands.health.probe.Canary
     facts: dict[str, Any] = field(default_factory=dict)  # identity, uuid, bus id

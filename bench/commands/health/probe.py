@@ -348,22 +348,23 @@ def measure_device(
             ),
         )
         result = copied.result
-        if result.status == "ok" and result.time_median_s:
-            result.algbw_bytes_per_s = result.bytes / result.time_median_s
+        if result.identity.status == "ok" and result.timing.time_median_s:
+            algbw = result.work.bytes / result.timing.time_median_s
+            return replace(copied, result=result.updated(algbw_bytes_per_s=algbw))
         return copied
 
     matmuls, copies = [time_matmul()], []
     first = matmuls[0].result
-    if first.status == "ok":
-        per_call = first.time_median_s or 0.0
+    if first.identity.status == "ok":
+        per_call = first.timing.time_median_s or 0.0
         out.canary = _canary(backend, case, per_call, settings.burst_s, read_load, flip_bit)
     else:
-        out.canary = Canary(reason=f"the matmul did not run: {first.reason}")
+        out.canary = Canary(reason=f"the matmul did not run: {first.identity.reason}")
     copies.append(time_copy())
     for _ in range(settings.repeats - 1):
-        if matmuls[-1].result.status == "ok":
+        if matmuls[-1].result.identity.status == "ok":
             matmuls.append(time_matmul())
-        if copies[-1].result.status == "ok":
+        if copies[-1].result.identity.status == "ok":
             copies.append(time_copy())
     matmul_outcome = median_outcome(matmuls)
     out.outcomes += [matmul_outcome, median_outcome(copies)]
@@ -380,20 +381,22 @@ def median_outcome(outcomes: list[CaseOutcome]) -> CaseOutcome:
     count), so that its samples and summary agree with the reading. Its wall time becomes
     that of all repeats.
     """
-    bad = next((o for o in outcomes if o.result.status != "ok"), None)
+    bad = next((o for o in outcomes if o.result.identity.status != "ok"), None)
     if bad is not None:
         return bad
     timed = [
-        {"time_median_s": o.result.time_median_s, "cpu_pressure": o.result.cpu_pressure}
+        {
+            "time_median_s": o.result.timing.time_median_s,
+            "cpu_pressure": o.result.timing.cpu_pressure,
+        }
         for o in outcomes
     ]
-    quiet = [o for o in outcomes if not Repeat(1.0, o.result.cpu_pressure).busy]
+    quiet = [o for o in outcomes if not Repeat(1.0, o.result.timing.cpu_pressure).busy]
     pool = quiet if 2 * len(quiet) > len(outcomes) else outcomes
-    ranked = sorted(pool, key=lambda o: o.result.time_median_s or 0.0, reverse=True)
+    ranked = sorted(pool, key=lambda o: o.result.timing.time_median_s or 0.0, reverse=True)
     chosen = ranked[(len(ranked) - 1) // 2]
-    chosen.result.repeats = timed
-    chosen.result.duration_s = sum(o.result.duration_s or 0.0 for o in outcomes)
-    return chosen
+    duration_s = sum(o.result.identity.duration_s or 0.0 for o in outcomes)
+    return replace(chosen, result=chosen.result.updated(repeats=timed, duration_s=duration_s))
 
 
 def _canary(
@@ -425,13 +428,13 @@ def _known_answer(device: str, outcome: CaseOutcome) -> Check:
     """The matmul's check against an fp64 product of the same inputs."""
     result = outcome.result
     name = "matmul known answer"
-    check = result.correctness or {}
+    check = result.work.correctness or {}
     tolerance = check.get("tolerance")
     expected = f"error <= {tolerance:.0e} vs fp64" if tolerance is not None else "matches fp64"
-    if result.status == "skipped":
-        return Check(device, name, None, expected, NA, str(result.reason))
-    if result.status != "ok":
-        return Check(device, name, check.get("error"), expected, FAIL, str(result.reason))
+    if result.identity.status == "skipped":
+        return Check(device, name, None, expected, NA, str(result.identity.reason))
+    if result.identity.status != "ok":
+        return Check(device, name, check.get("error"), expected, FAIL, str(result.identity.reason))
     return Check(device, name, check.get("error"), expected, PASS, str(check.get("metric")))
 
 

@@ -46,7 +46,7 @@ from bench.commands.health.probe import ProbeSettings
 from bench.devices.base import Backend
 from bench.execution.job import Job
 from bench.execution.outcome import CaseOutcome
-from bench.results.record import CaseResult, RunWriter, write_health
+from bench.results.record import CaseResult, RunWriter, leaves_of, write_health
 
 ORDER = (
     *CHECK_NAMES,
@@ -162,7 +162,7 @@ def evaluate(
     rows = [row for r in records for row in r.rows]
     rows += peer_rows(measured, t) + baseline_rows(measured, refs, t)
     rows += canary_rows(measured, refs) + version_rows(measured)
-    job_case = asdict(job_outcome.result) if job_outcome is not None else None
+    job_case = job_outcome.result.leaves() if job_outcome is not None else None
     job_ref = refs[next(iter(skus))] if len(skus) == 1 else "several SKUs: no one baseline"
     rows += allreduce_rows(job_case, world_size, skip, job_ref, t)
     if world_size == 1:
@@ -211,22 +211,23 @@ def write(writer: RunWriter, outcome: Outcome) -> None:
     for record in outcome.records:
         verdict = outcome.verdict_of(record)
         for case, samples in zip(record.cases, record.samples, strict=True):
-            result = CaseResult(**case)
-            result.health_verdict = verdict
-            if verdict == FAIL:
-                result.warnings.append(EXCLUDED)
-            label = f"{index:04d}-{result.kernel}-{result.dtype}-{result.params.get('shape_label')}"
-            result.case_id = safe_name(label)
+            leaves = leaves_of(case)
+            label = f"{index:04d}-{leaves['kernel']}-{leaves['dtype']}-"
+            label += str(leaves["params"].get("shape_label"))
+            case_id, rank = safe_name(label), leaves.get("rank")
             if outcome.world_size > 1:
-                result.rank = record.rank
-                result.case_id += f"-r{record.rank}"
+                case_id, rank = f"{case_id}-r{record.rank}", record.rank
+            warnings = [*leaves["warnings"], *([EXCLUDED] if verdict == FAIL else [])]
+            marked = {"health_verdict": verdict, "warnings": warnings, "case_id": case_id}
+            result = CaseResult.from_leaves({**leaves, **marked, "rank": rank})
             writer.append(result, samples)
             index += 1
     if outcome.job_outcome is not None:
         result = outcome.job_outcome.result
-        result.health_verdict = worst(outcome.by_rank().values())
-        label = f"{index:04d}-allreduce-{result.dtype}-{result.params['shape_label']}"
-        result.case_id = safe_name(label)
+        label = f"{index:04d}-allreduce-{result.identity.dtype}-"
+        label += str(result.identity.params["shape_label"])
+        verdict = worst(outcome.by_rank().values())
+        result = result.updated(health_verdict=verdict, case_id=safe_name(label))
         writer.append(result, outcome.job_outcome.sample_columns())
     write_rows(writer, outcome)
 
@@ -249,16 +250,16 @@ class Marks:
     def failed(self) -> bool:
         return FAIL in self.by_rank.values()
 
-    def mark(self, result: CaseResult, collective: bool) -> None:
-        """Record the device's verdict on a result; a FAILed device's result is marked so
-        that no baseline takes it (it is kept, not dropped)."""
+    def mark(self, result: CaseResult, collective: bool) -> CaseResult:
+        """The result with the device's verdict; a FAILed device's result is marked so that
+        no baseline takes it (it is kept, not dropped)."""
         if collective:
             verdict = worst(self.by_rank.values())
         else:
             verdict = self.by_rank.get(str(self.rank), PASS)
-        result.health_verdict = verdict
-        if verdict == FAIL:
-            result.warnings.append(EXCLUDED)
+        extra = [EXCLUDED] if verdict == FAIL else []
+        warnings = [*result.identity.warnings, *extra]
+        return result.updated(health_verdict=verdict, warnings=warnings)
 
 
 def preflight_settings(settings: ProbeSettings, backend: Backend, root: Path) -> ProbeSettings:

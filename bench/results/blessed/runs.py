@@ -19,6 +19,7 @@ from typing import Any
 
 from bench.devices.base import CpuIdentity, DeviceIdentity, GpuIdentity
 from bench.results.blessed.paths import sku_key, slug
+from bench.results.record import leaves_of
 
 DEFAULT_ROOT = Path("results/baselines")
 COPIED = ("run.json", "cases.jsonl")
@@ -87,7 +88,7 @@ def bless(
 
 def _case_id(line: str) -> str | None:
     try:
-        return json.loads(line).get("case_id")
+        return leaves_of(json.loads(line)).get("case_id")
     except (ValueError, AttributeError):
         return None  # a line a crash truncated: copied as it is, the reader skips it
 
