@@ -380,7 +380,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out = Console(quiet=True)
             err = Console(stderr=True)
             setup = RunSetup(
-                backend, power_setup, args.out, out, err, job, args.baselines, run_extras(search)
+                backend, power_setup, args.out, out, err, run_extras(search), job, args.baselines
             )
             return execute(plan, setup)
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from kernels.case import Case
-from kernels.spec import Axis, AxisError, KernelSpec, check_dtype, choose_options
+from kernels.spec import Axis, AxisError, KernelSpec
 from kernels.spec import option as _option
 
 NAME = "allreduce"
@@ -79,9 +79,7 @@ def make_case(
     options: dict[str, str] | None = None,
 ) -> Case:
     """The inputs are always the exact integers of kernels.allreduce, whatever `init` says."""
-    check_dtype(NAME, dtype, DTYPES)
-    allowed = {a.name: a.choices for a in SPEC.options}
-    chosen = choose_options(NAME, options, allowed, SPEC.default_options())
+    chosen = SPEC.choose(dtype, options)
     label = f"{format_size(shape['bytes'])} {chosen['collective']} {chosen['place']}"
     params = {
         "bytes_requested": shape["bytes"],

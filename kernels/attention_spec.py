@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 from kernels.case import Case
-from kernels.spec import Axis, AxisError, KernelSpec, check_dtype, check_init, choose_options
+from kernels.spec import Axis, AxisError, KernelSpec, check_init
 from kernels.spec import option as _option
 
 NAME = "attention"
@@ -93,10 +93,8 @@ def make_case(
     options: dict[str, str] | None = None,
 ) -> Case:
     """A Case; `options` picks mask, pass and backend (defaults: none, fwd, auto)."""
-    check_dtype(NAME, dtype, DTYPES)
+    chosen = SPEC.choose(dtype, options)
     check_init(init)
-    allowed = {a.name: a.choices for a in SPEC.options}
-    chosen = choose_options(NAME, options, allowed, SPEC.default_options())
     dims = {key: shape[key] for key in ("b", "hq", "hkv", "sq", "skv", "d")}
     params = {
         **dims,

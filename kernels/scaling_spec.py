@@ -11,7 +11,7 @@ import re
 
 from kernels.allreduce_spec import format_size, parse_size
 from kernels.case import Case
-from kernels.spec import Axis, AxisError, KernelSpec, check_dtype, choose_options
+from kernels.spec import Axis, AxisError, KernelSpec
 from kernels.spec import option as _option
 
 NAME = "scaling"
@@ -49,9 +49,7 @@ def make_case(
     seed: int = 0,
     options: dict[str, str] | None = None,
 ) -> Case:
-    check_dtype(NAME, dtype, DTYPES)
-    allowed = {a.name: a.choices for a in SPEC.options}
-    chosen = choose_options(NAME, options, allowed, SPEC.default_options())
+    chosen = SPEC.choose(dtype, options)
     label = (
         f"{shape['m']}x{shape['n']}x{shape['k']}/{format_size(shape['grad_bytes'])} "
         f"{chosen['scaling']} {chosen['overlap']}"

@@ -90,6 +90,13 @@ class KernelSpec:
     def default_options(self) -> dict[str, str]:
         return {a.name: a.default for a in self.options if a.default is not None}
 
+    def choose(self, dtype: str, options: dict[str, str] | None) -> dict[str, str]:
+        """Check the dtype; the option values: the declared defaults, overridden by `options`,
+        each checked against its axis's choices."""
+        check_dtype(self.name, dtype, self.dtypes)
+        allowed = {a.name: a.choices for a in self.options}
+        return choose_options(self.name, options, allowed, self.default_options())
+
     def case(
         self,
         shape: dict[str, int],
@@ -120,10 +127,8 @@ def default_case(
     options: dict[str, str] | None = None,
 ) -> Case:
     """params = shape, options, init and seed; the label joins the shape with 'x'."""
-    check_dtype(spec.name, dtype, spec.dtypes)
+    chosen = spec.choose(dtype, options)
     check_init(init)
-    allowed = {a.name: a.choices for a in spec.options}
-    chosen = choose_options(spec.name, options, allowed, spec.default_options())
     label = " ".join(["x".join(str(v) for v in shape.values()), *chosen.values()])
     params = {**shape, **chosen, "shape_label": label, "init": init, "seed": seed}
     return Case(kernel=spec.name, params=params, dtype=dtype, device=device)

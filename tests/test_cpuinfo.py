@@ -280,11 +280,9 @@ def test_without_cpufreq_the_measured_clock_replaces_the_fixed_figure(tmp_path: 
     assert cpu.clock_source.startswith("measured: a scripted add chain")
     assert "no cpufreq max, /proc/cpuinfo says 2.6 GHz" in cpu.clock_source
     peak = cpu_peak(cpu, "fp32")
-    # a 1-thread rate at 116% of the 2.6 GHz peak is 82% of the measured one
+    # the measured clock, not /proc/cpuinfo's 2.6 GHz, makes the peak
     assert peak.ops_per_s == 2 * 3.7e9 * 32 and peak.spec_clock_hz == 3.7e9
     assert "measured: a scripted add chain" in peak.detail
-    old = 2 * 2.6e9 * 32
-    assert 1.16 * old / peak.ops_per_s == pytest.approx(0.815, abs=1e-3)
 
 
 def test_a_measured_clock_below_the_cpuinfo_figure_does_not_lower_the_peak(tmp_path: Path):

@@ -91,7 +91,7 @@ def run(
             console = Console(stderr=False) if show else Console(quiet=True)
             err = Console(stderr=True) if show else Console(quiet=True)
             run_setup = RunSetup(
-                backend, setup, Path(out), console, err, job, _path(baselines), run_extras()
+                backend, setup, Path(out), console, err, run_extras(), job, _path(baselines)
             )
             execute(plan, run_setup)
         finally:

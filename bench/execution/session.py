@@ -14,7 +14,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -64,17 +64,6 @@ class PowerSetup:
     idle_s: float = 2.0
 
 
-class _NoCeilings:
-    """No measured ceiling: every case's frac_of_measured_peak is None with this reason."""
-
-    def lookup(self, mode: str) -> None:
-        return None
-
-
-def _no_ceilings(*args: Any) -> _NoCeilings:
-    return _NoCeilings()
-
-
 @dataclass(frozen=True)
 class RunExtras:
     """What the run command adds around the case loop. The session calls these without
@@ -86,8 +75,8 @@ class RunExtras:
     object whose lookup(math_mode) gives the measured ceiling of that math mode.
     """
 
-    preflight: Callable[..., Any] | None = None
-    ceilings: Callable[..., Any] = _no_ceilings
+    preflight: Callable[..., Any]
+    ceilings: Callable[..., Any]
 
 
 @dataclass(frozen=True)
@@ -99,9 +88,9 @@ class RunSetup:
     out_parent: Path
     console: Any
     err: Any
+    extras: RunExtras
     job: Job | None = None
     baselines: Path | None = None
-    extras: RunExtras = field(default_factory=RunExtras)
 
 
 def execute(plan: RunPlan, setup: RunSetup) -> int:
@@ -144,7 +133,7 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
         with EventProgress(*columns, console=err) as progress:
             task = progress.add_task("idle baseline", total=len(cases))
             suite = plan.suite_for(backend.kind)
-            if suite.health_first and extras.preflight is not None:
+            if suite.health_first:
                 progress.update(task, description="health check")
                 marks = extras.preflight(job, backend, writer, baselines)
             ceilings = extras.ceilings(

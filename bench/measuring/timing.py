@@ -387,7 +387,7 @@ def default_energy_policy(kind: str) -> EnergyPolicy:
     and the quick CPU suite must stay within 90 s."""
     if kind == "cpu":
         return EnergyPolicy(window_s=1.0, ramp_s=0.25, warn_below_s=1.0)
-    return EnergyPolicy(window_s=5.0, ramp_s=0.5, warn_below_s=5.0)
+    return EnergyPolicy(window_s=5.0, ramp_s=0.5)
 
 
 @dataclass(frozen=True)

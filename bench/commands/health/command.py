@@ -84,9 +84,10 @@ def _settings(args: argparse.Namespace, kind: str) -> Any:
     from bench.commands.health.probe import default_settings, sized
 
     shape, copy = None, None
+    from kernels.spec import AxisError
+
     if args.shape is not None:
         from kernels.matmul_spec import parse_shape
-        from kernels.spec import AxisError
 
         try:
             dims = parse_shape(args.shape)
@@ -95,7 +96,6 @@ def _settings(args: argparse.Namespace, kind: str) -> Any:
         shape = (dims["m"], dims["n"], dims["k"])
     if args.copy_bytes is not None:
         from kernels.allreduce_spec import parse_size
-        from kernels.spec import AxisError
 
         try:
             copy = parse_size(args.copy_bytes)
