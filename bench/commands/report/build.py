@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.commands.report.axes import device_colours
 from bench.commands.report.chain import Costs, efficiency_chain
 from bench.commands.report.health import health_blocks
 from bench.commands.report.plots import all_plots
@@ -42,6 +43,30 @@ class Report:
 
 
 def memory_roof(meta: dict[str, Any]) -> tuple[float | None, str]:
+    """The device's memory roof: the peak table's bandwidth, else the bandwidth `flopwatt
+    ceiling` measured (labelled measured), else why there is none."""
+    spec, why = spec_memory_bandwidth(meta)
+    if spec is not None:
+        return spec, why
+    measured = measured_memory_bandwidth(meta)
+    if measured is not None:
+        return measured
+    return None, why
+
+
+def measured_memory_bandwidth(meta: dict[str, Any]) -> tuple[float, str] | None:
+    """The memory ceiling recorded in run.json: measured in this run, or the stored one read."""
+    ceiling = meta.get("ceiling") or {}
+    roof = ceiling.get("memory_roof_bytes_per_s")
+    if roof is None and isinstance(ceiling.get("memory"), dict):
+        roof = ceiling["memory"].get("roof_bytes_per_s")
+    if not isinstance(roof, int | float) or roof <= 0:
+        return None
+    where = "this run" if ceiling.get("source") == "this run" else "flopwatt ceiling, stored"
+    return float(roof), f"measured: {where}"
+
+
+def spec_memory_bandwidth(meta: dict[str, Any]) -> tuple[float | None, str]:
     """The device's memory bandwidth from the peak table, or why there is none."""
     from bench.devices.base import GpuIdentity
     from bench.peaks.lookup import row_for
@@ -89,9 +114,10 @@ def build_report(
     if len(data) > 1:
         blocks += [Heading("Devices side by side"), pivot_table(data)]
     figures: list[Plot] = []
+    colours = device_colours(run_label(run) for run in runs)
     if plots:
         roofs = {run_label(run): memory_roof(run.meta) for run in runs}
-        figures = all_plots(data, roofs, trace_case)
+        figures = all_plots(data, roofs, trace_case, colours)
         blocks.append(Heading("Plots"))
         blocks += [Figure(p) for p in figures]
     blocks.append(Heading("Results"))

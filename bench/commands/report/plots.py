@@ -1,12 +1,12 @@
 """The report's plots as PNG bytes; a plot whose data no run has is a one-line note instead.
 
-Each function takes the loaded runs (and their cleaned case dicts) and returns a Plot. Plots
-are coordinated with the rest of flopwatt by column names only: frac_of_clock_peak and
+Each `*_figure` function takes the loaded runs (and their cleaned case dicts) and the device
+colours, and returns a matplotlib Figure (or None and why not); `all_plots` renders them.
+Plots are coordinated with the rest of flopwatt by column names only: frac_of_clock_peak and
 frac_of_measured_peak add markers to the peak plot, busbw_bytes_per_s and
 link_peak_bytes_per_s draw the allreduce plot, scaling_efficiency and world_size the scaling
-plot. Nothing is faked: no trace, no plot.
-
-matplotlib is imported here only, inside the functions, with the Agg backend (no display).
+plot. Nothing is faked: no trace, no plot. Axis conventions (units, decades, colours) are
+in axes.py.
 """
 
 from __future__ import annotations
@@ -14,34 +14,52 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from bench.commands.report.axes import (
+    DPI,
+    binary_size_formatter,
+    decades,
+    device_colours,
+    eng_formatter,
+    linear_axis,
+    log_axis,
+    new_figure,
+    percent_axis,
+)
 from bench.results.document import Plot
 from bench.results.frame import case_label, column, known, run_label
 from bench.results.record import Run
+from bench.results.render import si
 
-MAX_BARS = 40
-
-
+MAX_ROWS = 40
 RunCases = list[tuple[Run, list[dict[str, Any]]]]
+Colours = dict[str, str]
+MemRoofs = dict[str, tuple[float | None, str]]
+Drawn = tuple[Any, str]  # (Figure or None, note)
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
+def render(fig: Any) -> bytes:
+    """PNG bytes of a figure, which is closed afterwards."""
     import matplotlib.pyplot as plt
 
-    return plt
-
-
-def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    _pyplot().close(fig)
+    fig.savefig(buf, format="png", dpi=DPI)
+    plt.close(fig)
     return buf.getvalue()
+
+
+def as_plot(name: str, title: str, drawn: Drawn) -> Plot:
+    fig, note = drawn
+    return Plot(name, title, note=note) if fig is None else Plot(name, title, render(fig), note)
 
 
 def _ok(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for c in cases if c.get("status") == "ok"]
+
+
+def _unit(cases: list[dict[str, Any]], per: str = "/s") -> str:
+    """FLOP for floating point, OP for integer math, "op" when the plot mixes both."""
+    kinds = {str(c.get("dtype") or "").startswith("int") for c in cases}
+    return ("op" if len(kinds) > 1 else "OP" if kinds == {True} else "FLOP") + per
 
 
 def _denominator(case: dict[str, Any], field: str, fraction: str) -> float | None:
@@ -53,117 +71,200 @@ def _denominator(case: dict[str, Any], field: str, fraction: str) -> float | Non
     return value
 
 
-def peak_plot(data: RunCases) -> Plot:
-    """Achieved rate per case against its spec peak, clock-adjusted peak and measured ceiling."""
-    name, title = "peak", "Achieved vs spec peak"
-    rows = []
-    for run, cases in data:
-        for c in _ok(cases):
-            if known(c.get("achieved_ops_per_s")) and not known(c.get("busbw_bytes_per_s")):
-                rows.append((run_label(run) if len(data) > 1 else "", c))
+def _colour(colours: Colours, run: Run) -> str:
+    return colours.get(run_label(run)) or next(iter(device_colours([run_label(run)]).values()))
+
+
+def _device_legend(ax: Any, data: RunCases, colours: Colours) -> list[Any]:
+    """Legend handles, one per device (when there are several)."""
+    if len(data) < 2:
+        return []
+    return [
+        ax.scatter([], [], color=_colour(colours, run), s=30, label=run_label(run))
+        for run, _ in data
+    ]
+
+
+def peak_figure(data: RunCases, colours: Colours) -> Drawn:
+    """Achieved rate per case (a point: this is a log axis) against its spec peak, the
+    clock-adjusted peak and the measured ceiling."""
+    rows = [
+        (run, c)
+        for run, cases in data
+        for c in _ok(cases)
+        if known(c.get("achieved_ops_per_s")) and not known(c.get("busbw_bytes_per_s"))
+    ][:MAX_ROWS]
     if not rows:
-        return Plot(name, title, note="no compute case finished")
-    rows = rows[:MAX_BARS]
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.4))
-    ys = list(range(len(rows)))
-    ax.barh(ys, [c["achieved_ops_per_s"] for _, c in rows], color="#4c78a8", label="achieved")
-    for y, (_, c) in zip(ys, rows, strict=True):
-        peak = column(c, "peak_ops_per_s")
-        if peak:
-            ax.plot([peak], [y], "|", color="black", markersize=14)
-        clock_peak = _denominator(c, "clock_peak_ops_per_s", "frac_of_clock_peak")
-        if clock_peak:
-            ax.plot([clock_peak], [y], "x", color="#e45756")
-        ceiling = _denominator(c, "measured_peak_ops_per_s", "frac_of_measured_peak")
-        if ceiling:
-            ax.plot([ceiling], [y], "D", color="#54a24b", ms=5)
-    ax.plot([], [], "|", color="black", markersize=14, label="spec peak")
-    if any(column(c, "frac_of_clock_peak") for _, c in rows):
-        ax.plot([], [], "x", color="#e45756", label="clock-adjusted peak")
-    if any(column(c, "frac_of_measured_peak") for _, c in rows):
-        ax.plot([], [], "D", color="#54a24b", ms=5, label="measured ceiling")
-    ax.set_yticks(ys, [f"{r} {case_label(c)}".strip() for r, c in rows], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xscale("log")
-    ax.set_xlabel("operations per second (FLOP/s or OP/s)")
-    ax.legend(loc="lower right", fontsize=7)
-    ax.grid(axis="x", alpha=0.3)
-    return Plot(name, title, _png(fig))
+        return None, "no compute case finished"
+    fig, ax = new_figure(len(rows))
+    values = []
+    marks = {"spec": False, "clock": False, "ceiling": False}
+    for y, (run, c) in enumerate(rows):
+        ax.plot([c["achieved_ops_per_s"]], [y], "o", color=_colour(colours, run), ms=7, zorder=3)
+        values.append(c["achieved_ops_per_s"])
+        for kind, value, style in (
+            ("spec", column(c, "peak_ops_per_s"), dict(marker="|", ms=16, color="black")),
+            (
+                "clock",
+                _denominator(c, "clock_peak_ops_per_s", "frac_of_clock_peak"),
+                dict(marker="x", ms=7, color="#444444"),
+            ),
+            (
+                "ceiling",
+                _denominator(c, "measured_peak_ops_per_s", "frac_of_measured_peak"),
+                dict(marker="D", ms=6, mfc="none", color="black"),
+            ),
+        ):
+            if value:
+                ax.plot([value], [y], ls="none", **style)
+                values.append(value)
+                marks[kind] = True
+    handles = _device_legend(ax, data, colours)
+    if len(data) < 2:
+        handles.append(ax.scatter([], [], color=_colour(colours, rows[0][0]), label="achieved"))
+    for kind, label, style in (
+        ("spec", "spec peak", dict(marker="|", ms=16, color="black")),
+        ("clock", "clock-adjusted peak", dict(marker="x", ms=7, color="#444444")),
+        ("ceiling", "measured ceiling", dict(marker="D", ms=6, mfc="none", color="black")),
+    ):
+        if marks[kind]:
+            handles += ax.plot([], [], ls="none", label=label, **style)
+    prefix = len(data) > 1
+    labels = [(run_label(r) + "\n" if prefix else "") + case_label(c) for r, c in rows]
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    log_axis(ax, "x", min(values), max(values), _unit([c for _, c in rows]))
+    ax.set_xlabel("achieved rate (median per call)")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    ax.grid(axis="x", which="major", alpha=0.3)
+    return fig, ""
 
 
-def roofline_plot(data: RunCases, mem_bw: dict[str, tuple[float | None, str]]) -> Plot:
-    """Ops per byte against ops per second, with each dtype's compute roof and the memory roof.
+def _roof_limits(cases: list[dict[str, Any]], peak: float, bw: float | None) -> tuple:
+    """x from a decade below the ridge point (or the data) to a decade above it; y from the
+    lowest point (or the memory roof at the left edge) to the decade above the peak."""
+    xs = [c["arithmetic_intensity"] for c in cases]
+    ys = [c["achieved_ops_per_s"] for c in cases]
+    x_lo, x_hi = min(xs), max(xs)
+    if bw:
+        ridge = peak / bw
+        x_lo, x_hi = min(x_lo, ridge / 10), max(x_hi, ridge * 10)
+    x_lo, x_hi = decades(x_lo, x_hi)
+    y_lo = min(ys)
+    if bw:
+        y_lo = min(y_lo, bw * x_lo)
+    return (x_lo, x_hi), (y_lo, peak * 1.001)
+
+
+def roofline_figure(data: RunCases, mem_bw: MemRoofs, colours: Colours) -> Drawn:
+    """Ops per byte against ops per second: each dtype's compute roof and the memory roof.
 
     mem_bw maps run labels to (bytes/s, source) or (None, why unknown)."""
-    name, title = "roofline", "Roofline"
     panels = [
         (run, [c for c in _ok(cs) if known(c.get("arithmetic_intensity"))]) for run, cs in data
     ]
-    panels = [(run, cs) for run, cs in panels if cs][:4]
+    panels = [(run, cs) for run, cs in panels if cs][:3]
     if not panels:
-        return Plot(name, title, note="no case recorded its arithmetic intensity")
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+        return None, "no case recorded its arithmetic intensity"
+    fig, axes = new_figure(height=4.2, ncols=len(panels))
+    axes = axes if len(panels) > 1 else [axes]
     notes = []
-    for ax, (run, cases) in zip(axes[0], panels, strict=True):
-        xs = [c["arithmetic_intensity"] for c in cases]
-        lo, hi = min(xs) / 4, max(xs) * 4
-        for dtype in sorted({c.get("dtype") for c in cases}):
+    markers = "osD^v<>"
+    for ax, (run, cases) in zip(axes, panels, strict=True):
+        colour = _colour(colours, run)
+        bw, why = mem_bw.get(run_label(run), (None, "unknown"))
+        peaks = {
+            d: max((c.get("peak_ops_per_s") or 0) for c in cases if c.get("dtype") == d)
+            for d in {c.get("dtype") for c in cases}
+        }
+        top = max([*peaks.values(), *(c["achieved_ops_per_s"] for c in cases)])
+        (x_lo, x_hi), (y_lo, y_hi) = _roof_limits(cases, top, bw)
+        for i, dtype in enumerate(sorted(peaks, key=str)):
             sel = [c for c in cases if c.get("dtype") == dtype]
-            pts = ax.scatter(
+            ax.scatter(
                 [c["arithmetic_intensity"] for c in sel],
                 [c["achieved_ops_per_s"] for c in sel],
-                label=dtype,
-                s=18,
+                color=colour,
+                marker=markers[i % len(markers)],
+                s=24,
+                zorder=3,
+                label=f"{dtype} achieved",
             )
-            peak = max((c.get("peak_ops_per_s") or 0) for c in sel)
+            peak = peaks[dtype]
             if peak:
-                ax.hlines(peak, lo, hi, colors=pts.get_facecolor(), linestyles="--", lw=1)
-        bw, why = mem_bw.get(run_label(run), (None, "unknown"))
+                knee = peak / bw if bw else x_lo
+                ax.hlines(peak, max(knee, x_lo), x_hi, colors="black", linestyles="--", lw=1)
+                ax.annotate(
+                    f"{dtype} peak {si(peak, _unit(sel))}",
+                    (x_hi, peak),
+                    xytext=(-4, 3),
+                    textcoords="offset points",
+                    ha="right",
+                    va="bottom",
+                    fontsize=7,
+                )
         if bw:
-            ax.plot([lo, hi], [bw * lo, bw * hi], color="gray", lw=1, label="memory roof")
+            x_ridge = min(top / bw, x_hi)
+            ax.plot(
+                [x_lo, x_ridge],
+                [bw * x_lo, bw * x_ridge],
+                color="#555555",
+                lw=1.2,
+                label=f"memory roof {si(bw, 'B/s')} ({why.split(':')[0]})",
+            )
         else:
             notes.append(f"{run_label(run)}: memory-bandwidth roof not drawn ({why})")
         ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("ops per byte")
-        ax.set_ylabel("ops per second")
+        log_axis(ax, "x", x_lo, x_hi, "op/B")
+        log_axis(ax, "y", y_lo, y_hi, _unit(cases))
+        ax.set_xlabel("arithmetic intensity")
+        ax.set_ylabel("achieved rate")
         ax.set_title(run_label(run), fontsize=8)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    return Plot(name, title, _png(fig), note="; ".join(notes))
+        ax.legend(fontsize=7, loc="lower right")
+        ax.grid(which="major", alpha=0.3)
+    return fig, "; ".join(notes)
 
 
-def per_watt_plot(data: RunCases) -> Plot:
-    """Rate per watt (ops per joule) per case, grouped by dtype."""
-    name, title = "per_watt", "Rate per watt"
+def per_watt_figure(data: RunCases, colours: Colours) -> Drawn:
+    """Ops per joule per case; a linear axis from zero, so the bars' lengths compare."""
     rows = [
         (run, c)
         for run, cases in data
         for c in _ok(cases)
         if known(c.get("ops_per_j")) and not known(c.get("busbw_bytes_per_s"))
-    ][:MAX_BARS]
+    ][:MAX_ROWS]
     if not rows:
-        return Plot(name, title, note="no run measured energy (no power source on its device)")
+        return None, "no run measured energy (no power source on its device)"
     rows.sort(key=lambda rc: (rc[1].get("dtype") or "", -rc[1]["ops_per_j"]))
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(9, 0.32 * len(rows) + 1.4))
+    fig, ax = new_figure(len(rows))
     ys = list(range(len(rows)))
-    colors = ["#f58518" if c.get("energy_source") == "estimate" else "#4c78a8" for _, c in rows]
-    ax.barh(ys, [c["ops_per_j"] for _, c in rows], color=colors)
+    estimate = [c.get("energy_source") == "estimate" for _, c in rows]
+    ax.barh(
+        ys,
+        [c["ops_per_j"] for _, c in rows],
+        color=[_colour(colours, r) for r, _ in rows],
+        hatch=["///" if e else "" for e in estimate],
+        edgecolor="white",
+    )
     prefix = len(data) > 1
-    labels = [(run_label(r) + " " if prefix else "") + case_label(c) for r, c in rows]
+    labels = [(run_label(r) + "\n" if prefix else "") + case_label(c) for r, c in rows]
     ax.set_yticks(ys, labels, fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xlabel("operations per joule (= ops/s per W); orange: estimate")
+    ax.set_ylim(len(rows) - 0.5, -0.5)
+    linear_axis(ax, "x", _unit([c for _, c in rows], "/J"))
+    ax.set_xlabel("operations per joule (= rate per watt)")
+    handles = _device_legend(ax, data, colours)
+    if any(estimate):
+        from matplotlib.patches import Patch
+
+        handles.append(Patch(facecolor="#bbbbbb", hatch="///", label="estimate (TDP x load)"))
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=7)
     ax.grid(axis="x", alpha=0.3)
-    return Plot(name, title, _png(fig))
+    return fig, ""
 
 
-def trace_plot(data: RunCases, case_id: str | None = None) -> Plot:
+def trace_figure(data: RunCases, colours: Colours, case_id: str | None = None) -> Drawn:
     """Power, SM clock and temperature over one case's energy window."""
-    name, title = "trace", "Power, clock and temperature"
     chosen = None
     for run, cases in data:
         for c in cases:
@@ -174,33 +275,45 @@ def trace_plot(data: RunCases, case_id: str | None = None) -> Plot:
             break
     if chosen is None:
         why = f"case {case_id!r} has no power trace" if case_id else "no case has a power trace"
-        return Plot(name, title, note=why)
+        return None, why
     run, case = chosen
     try:
         trace = run.trace(case["case_id"])
     except (OSError, ValueError) as exc:
-        return Plot(name, title, note=f"trace of {case['case_id']} unreadable ({exc})")
+        return None, f"trace of {case['case_id']} unreadable ({exc})"
     series = [
-        ("power_w", "W", 1.0),
-        ("sm_clock_hz", "SM MHz", 1e-6),
-        ("temp_c", "°C", 1.0),
+        ("power_w", "power", "W"),
+        ("sm_clock_hz", "SM clock", "Hz"),
+        ("temp_c", "temp", "°C"),
     ]
     series = [s for s in series if s[0] in trace and trace[s[0]].notna().any()]
-    plt = _pyplot()
-    fig, axes = plt.subplots(len(series), 1, figsize=(9, 1.8 * len(series) + 0.6), sharex=True)
-    axes = axes if len(series) > 1 else [axes]
-    for ax, (col, unit, scale) in zip(axes, series, strict=True):
-        ax.plot(trace["t_s"], trace[col] * scale, lw=1)
-        ax.set_ylabel(unit)
+    if not series:
+        return None, f"the trace of {case['case_id']} has no power, clock or temperature"
+    fig, axes = new_figure(height=1.7 * len(series) + 0.8)
+    fig.clear()
+    axes = fig.subplots(len(series), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, (col, what, unit) in zip(axes, series, strict=True):
+        ax.plot(trace["t_s"], trace[col], lw=1, color=_colour(colours, run))
+        ax.yaxis.set_major_formatter(eng_formatter(unit))
+        ax.set_ylabel(what)
         ax.grid(alpha=0.3)
     axes[0].set_title(f"{case_label(case)} ({run_label(run)})", fontsize=8)
-    axes[-1].set_xlabel("seconds into the energy window")
-    return Plot(name, f"{title}: {case_label(case)}", _png(fig))
+    axes[-1].xaxis.set_major_formatter(eng_formatter("s"))
+    axes[-1].set_xlabel("time into the energy window")
+    return fig, ""
 
 
-def busbw_plot(data: RunCases) -> Plot:
-    """Allreduce bus bandwidth against message size, with the link peak drawn."""
-    name, title = "busbw", "Allreduce bus bandwidth"
+def _size_ticks(ax: Any, sizes: list[int]) -> None:
+    """Message sizes as ticks, thinned to at most 8 so the labels never run together."""
+    ticks = sorted(set(sizes))
+    step = max(1, -(-len(ticks) // 8))
+    ax.set_xticks(ticks[::step])
+    ax.xaxis.set_major_formatter(binary_size_formatter())
+    ax.xaxis.set_minor_locator(_null_locator())
+
+
+def busbw_figure(data: RunCases, colours: Colours) -> Drawn:
+    """Collective bus bandwidth against message size, with the link peak drawn."""
     rows = [
         (run, c)
         for run, cases in data
@@ -210,79 +323,114 @@ def busbw_plot(data: RunCases) -> Plot:
         and (c.get("params") or {}).get("collective")
     ]
     if not rows:
-        return Plot(name, title, note="no allreduce in these runs")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4))
-    groups: dict[str, list[dict[str, Any]]] = {}
+        return None, "no allreduce in these runs"
+    fig, ax = new_figure(height=4.0)
+    groups: dict[tuple[str, str], tuple[Run, list[dict[str, Any]]]] = {}
     for run, c in rows:
         collective = (c.get("params") or {}).get("collective") or c.get("kernel")
         label = f"{collective} {c.get('dtype')} n={c.get('world_size')}"
-        groups.setdefault((run_label(run) + " " if len(data) > 1 else "") + label, []).append(c)
-    for label, cs in groups.items():
+        groups.setdefault((run_label(run), label), (run, []))[1].append(c)
+    styles = ["o-", "s--", "^:", "D-."]
+    kinds = sorted({label for _, label in groups})
+    for (rlabel, label), (run, cs) in groups.items():
         cs.sort(key=lambda c: c["bytes"])
-        busbw = [c["busbw_bytes_per_s"] / 1e9 for c in cs]
-        ax.plot([c["bytes"] for c in cs], busbw, "o-", label=label)
+        name = (rlabel + " " if len(data) > 1 else "") + label
+        ax.plot(
+            [c["bytes"] for c in cs],
+            [c["busbw_bytes_per_s"] for c in cs],
+            styles[kinds.index(label) % len(styles)],
+            color=_colour(colours, run),
+            label=name,
+            ms=4,
+        )
     peaks = {(c.get("link_peak_bytes_per_s"), c.get("link_peak_source")) for _, c in rows}
     for peak, source in sorted(p for p in peaks if known(p[0])):
-        ax.axhline(peak / 1e9, color="black", ls="--", lw=1, label=f"link peak ({source})")
+        ax.axhline(peak, color="black", ls="--", lw=1, label=f"link peak ({source})")
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("message size (bytes)")
-    ax.set_ylabel("busbw (GB/s)")
+    _size_ticks(ax, [c["bytes"] for _, c in rows])
+    ax.yaxis.set_major_formatter(eng_formatter("B/s"))
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("message size")
+    ax.set_ylabel("bus bandwidth")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     note = "" if any(known(p[0]) for p in peaks) else "link peak unknown: not drawn"
-    return Plot(name, title, _png(fig), note=note)
+    return fig, note
 
 
-def _scaling_series(data: RunCases) -> dict[str, list[tuple[int, float]]]:
-    """(N, E(N)) per series: from a case's `scaling` rows (one case per study), or from
-    cases that each carry scaling_efficiency at their world_size."""
-    series: dict[str, list[tuple[int, float]]] = {}
+def _scaling_series(data: RunCases) -> dict[tuple[str, str], list[tuple[int, float]]]:
+    """(N, E(N)) per (run label, series): from a case's `scaling` rows (one case per study),
+    or from cases that each carry scaling_efficiency at their world_size."""
+    series: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for run, cases in data:
-        prefix = run_label(run) + " " if len(data) > 1 else ""
         for c in _ok(cases):
             rows = c.get("scaling")
+            key = (run_label(run), case_label({**c, "world_size": 1}))
             if isinstance(rows, list) and rows:
                 points = [(r.get("n"), r.get("efficiency")) for r in rows if isinstance(r, dict)]
-                label = prefix + case_label({**c, "world_size": 1})
-                series[label] = [(n, e) for n, e in points if known(n) and known(e)]
+                series[key] = [(n, e) for n, e in points if known(n) and known(e)]
             elif known(c.get("scaling_efficiency")):
-                label = prefix + case_label({**c, "world_size": 1})
                 point = (c.get("world_size") or 1, c["scaling_efficiency"])
-                series.setdefault(label, []).append(point)
+                series.setdefault(key, []).append(point)
     return {k: sorted(v) for k, v in series.items() if v}
 
 
-def scaling_plot(data: RunCases) -> Plot:
+def scaling_figure(data: RunCases, colours: Colours) -> Drawn:
     """Scaling efficiency E(N) against the number of devices N."""
-    name, title = "scaling", "Scaling efficiency"
     series = _scaling_series(data)
     if not series:
-        return Plot(name, title, note="no scaling measurement in these runs")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for label, points in series.items():
-        ax.plot([n for n, _ in points], [e for _, e in points], "o-", label=label)
+        return None, "no scaling measurement in these runs"
+    fig, ax = new_figure(height=4.0)
+    by_label = {run_label(run): run for run, _ in data}
+    for (rlabel, label), points in series.items():
+        name = (rlabel + " " if len(data) > 1 else "") + label
+        ax.plot(
+            [n for n, _ in points],
+            [e for _, e in points],
+            "o-",
+            color=_colour(colours, by_label[rlabel]),
+            label=name,
+        )
     ax.axhline(1.0, color="black", lw=1, ls=":")
+    ns = sorted({n for pts in series.values() for n, _ in pts})
     ax.set_xscale("log", base=2)
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.xaxis.set_minor_locator(_null_locator())
+    percent_axis(ax, "y", max(e for pts in series.values() for _, e in pts))
     ax.set_xlabel("devices N")
-    ax.set_ylabel("E(N)")
+    ax.set_ylabel("scaling efficiency E(N)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    return Plot(name, title, _png(fig))
+    return fig, ""
 
 
 def all_plots(
     data: RunCases,
-    mem_bw: dict[str, tuple[float | None, str]],
+    mem_bw: MemRoofs,
     trace_case: str | None = None,
+    colours: Colours | None = None,
 ) -> list[Plot]:
     """Every plot of the report, in order; absent ones carry their note."""
+    colours = colours or device_colours(run_label(run) for run, _ in data)
     return [
-        peak_plot(data),
-        roofline_plot(data, mem_bw),
-        per_watt_plot(data),
-        trace_plot(data, trace_case),
-        busbw_plot(data),
-        scaling_plot(data),
+        as_plot("peak", "Achieved vs spec peak", peak_figure(data, colours)),
+        as_plot("roofline", "Roofline", roofline_figure(data, mem_bw, colours)),
+        as_plot("per_watt", "Rate per watt", per_watt_figure(data, colours)),
+        _trace_plot(data, colours, trace_case),
+        as_plot("busbw", "Allreduce bus bandwidth", busbw_figure(data, colours)),
+        as_plot("scaling", "Scaling efficiency", scaling_figure(data, colours)),
     ]
+
+
+def _trace_plot(data: RunCases, colours: Colours, case_id: str | None) -> Plot:
+    fig, note = trace_figure(data, colours, case_id)
+    title = "Power, clock and temperature"
+    if fig is not None:
+        title += ": " + fig.axes[0].get_title().split(" (")[0]
+    return as_plot("trace", title, (fig, note))
+
+
+def _null_locator() -> Any:
+    from matplotlib.ticker import NullLocator
+
+    return NullLocator()
