@@ -39,6 +39,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _sku_price(text: str) -> tuple[str, float]:
+    sku, sep, price = text.rpartition("=")
+    if not sep or not sku.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not SKU=PRICE, e.g. MI300X=2.10")
+    return sku.strip(), _positive(price)
+
+
 def add_result_commands(sub: Any) -> None:
     """Add report, compare and baseline to the subparsers of the main parser."""
     report = sub.add_parser("report", help="Markdown and HTML report with plots of runs")
@@ -48,6 +55,14 @@ def add_result_commands(sub: Any) -> None:
     )
     report.add_argument("--pue", type=_positive, help="facility PUE, for joules at the wall")
     report.add_argument("--usd-per-kwh", type=_positive, help="price, for cost per 10^18 ops")
+    report.add_argument(
+        "--usd-per-gpu-hour",
+        type=_sku_price,
+        action="append",
+        default=[],
+        metavar="SKU=PRICE",
+        help="price per device-hour of a SKU, for the hardware-time cost (repeatable)",
+    )
     report.add_argument("--trace-case", metavar="CASE_ID", help="case whose power trace to plot")
     report.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib)")
 
@@ -103,9 +118,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.out is None and len(runs) > 1:
         raise UsageError("several runs: give --out DIR for the combined report")
     out: Path = args.out or args.runs[0]
-    report = build_report(
-        runs, Costs(args.pue, args.usd_per_kwh), args.trace_case, plots=not args.no_plots
-    )
+    costs = Costs(args.pue, args.usd_per_kwh, dict(args.usd_per_gpu_hour))
+    _check_comparison(runs, costs)
+    report = build_report(runs, costs, args.trace_case, plots=not args.no_plots)
     try:
         (out / "plots").mkdir(parents=True, exist_ok=True)
         for plot in report.plots:
@@ -122,6 +137,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     took = time.perf_counter() - started
     print(f"report of {len(runs)} run(s) -> {out / 'report.html'} ({took:.1f} s)")
     return 0
+
+
+def _check_comparison(runs: list[Any], costs: Any) -> None:
+    """Prices must name SKUs of the runs; runs of several devices must share a case."""
+    from bench.commands.report.vendor import applies, common_keys, devices_of, resolve_prices
+
+    devices = devices_of(runs)
+    try:
+        resolve_prices(devices, costs.usd_per_gpu_hour)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if applies(devices) and not common_keys(devices):
+        skus = ", ".join(dict.fromkeys(d.sku for d in devices))
+        raise UsageError(
+            f"the runs ({skus}) have no case in common (same kernel, dtype, shape, devices): "
+            "run the same suite and shapes on each, or report them one at a time"
+        )
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:

@@ -80,6 +80,31 @@ def percent_axis(ax: Any, which: str, top: float) -> None:
     (ax.set_xlim if which == "x" else ax.set_ylim)(0.0, limit)
 
 
+def usd_formatter() -> Any:
+    """Dollars as people write them: $0.25, $1.2, $1,200 (never "200 m$")."""
+    from matplotlib.ticker import FuncFormatter
+
+    def fmt(value: float, _pos: int) -> str:
+        if value == 0:
+            return "$0"
+        return f"${value:,.3g}" if abs(value) < 1000 else f"${value:,.0f}"
+
+    return FuncFormatter(fmt)
+
+
+def legend_below(fig: Any, handles: list[Any]) -> None:
+    """The legend under the axes, in up to three columns: a legend beside the axes takes
+    the width the labels need at the report's width."""
+    if handles:
+        fig.legend(
+            handles=handles,
+            loc="outside lower center",
+            ncols=min(3, len(handles)),
+            fontsize=7,
+            frameon=False,
+        )
+
+
 def binary_size_formatter() -> Any:
     """Message sizes as 1 KiB, 64 MiB, 1 GiB (the way nccl-tests users think of them)."""
     from matplotlib.ticker import FuncFormatter

@@ -14,6 +14,7 @@ from bench.commands.report.chain import Costs, efficiency_chain
 from bench.commands.report.health import health_blocks
 from bench.commands.report.plots import all_plots
 from bench.commands.report.tables import cases_table, chain_table, pivot_table, runs_table
+from bench.commands.report.vendor_section import vendor_section
 from bench.results.document import (
     Block,
     Figure,
@@ -113,13 +114,15 @@ def build_report(
         blocks.append(chain_table(links, note) if links else Para(note))
     if len(data) > 1:
         blocks += [Heading("Devices side by side"), pivot_table(data)]
-    figures: list[Plot] = []
     colours = device_colours(run_label(run) for run in runs)
+    vendor_blocks, figures = vendor_section(runs, costs, colours, plots)
+    blocks += vendor_blocks
     if plots:
         roofs = {run_label(run): memory_roof(run.meta) for run in runs}
-        figures = all_plots(data, roofs, trace_case, colours)
+        general = all_plots(data, roofs, trace_case, colours)
         blocks.append(Heading("Plots"))
-        blocks += [Figure(p) for p in figures]
+        blocks += [Figure(p) for p in general]
+        figures += general
     blocks.append(Heading("Results"))
     for run, cases in data:
         if len(data) > 1:

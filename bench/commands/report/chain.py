@@ -10,7 +10,8 @@ says so instead of showing a number.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.results.frame import case_label, column, known
@@ -22,10 +23,12 @@ J_PER_KWH = 3.6e6
 
 @dataclass(frozen=True)
 class Costs:
-    """The user's facility inputs; None where not given."""
+    """The user's facility inputs; None where not given. usd_per_gpu_hour maps the SKU the
+    user typed to a price per device-hour (the vendor comparison resolves it to runs)."""
 
     pue: float | None = None
     usd_per_kwh: float | None = None
+    usd_per_gpu_hour: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bench.commands.report.axes import (
     decades,
     device_colours,
     eng_formatter,
+    legend_below,
     linear_axis,
     log_axis,
     new_figure,
@@ -135,7 +136,7 @@ def peak_figure(data: RunCases, colours: Colours) -> Drawn:
     ax.set_ylim(len(rows) - 0.5, -0.5)
     log_axis(ax, "x", min(values), max(values), _unit([c for _, c in rows]))
     ax.set_xlabel("achieved rate (median per call)")
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7)
+    legend_below(fig, handles)
     ax.grid(axis="x", which="major", alpha=0.3)
     return fig, ""
 
@@ -343,9 +344,20 @@ def busbw_figure(data: RunCases, colours: Colours) -> Drawn:
             label=name,
             ms=4,
         )
-    peaks = {(c.get("link_peak_bytes_per_s"), c.get("link_peak_source")) for _, c in rows}
-    for peak, source in sorted(p for p in peaks if known(p[0])):
-        ax.axhline(peak, color="black", ls="--", lw=1, label=f"link peak ({source})")
+    peaks = {
+        (run_label(run), c.get("link_peak_bytes_per_s"), c.get("link_peak_source"))
+        for run, c in rows
+    }
+    by_label = {run_label(run): run for run, _ in rows}
+    for rlabel, peak, source in sorted(p for p in peaks if known(p[1])):
+        who = f"{rlabel} " if len(data) > 1 else ""
+        ax.axhline(
+            peak,
+            color=_colour(colours, by_label[rlabel]),
+            ls="--",
+            lw=1,
+            label=f"{who}link peak {si(peak, 'B/s')} ({source})",
+        )
     ax.set_xscale("log", base=2)
     _size_ticks(ax, [c["bytes"] for _, c in rows])
     ax.yaxis.set_major_formatter(eng_formatter("B/s"))
@@ -354,7 +366,7 @@ def busbw_figure(data: RunCases, colours: Colours) -> Drawn:
     ax.set_ylabel("bus bandwidth")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
-    note = "" if any(known(p[0]) for p in peaks) else "link peak unknown: not drawn"
+    note = "" if any(known(p[1]) for p in peaks) else "link peak unknown: not drawn"
     return fig, note
 
 
