@@ -5,10 +5,13 @@ fractions with their denominators, ops per joule, and both parts of the cost.
 """
 
 import json
+import re
 import shutil
+import subprocess
 
 import pytest
 from run_copies import DATA
+from test_report import DECODED_SIZES, NO_CHROMIUM
 from vendor_runs import BUSBW, FIGURES, write_run
 
 from bench.cli import main
@@ -238,3 +241,41 @@ def test_bad_inputs_are_one_line_exit_2_and_write_nothing(folders, tmp_path, cap
     )
     assert not out.exists()
     assert before == {p: p.read_bytes() for p in newer.rglob("*") if p.is_file()}
+
+
+@pytest.mark.skipif(NO_CHROMIUM, reason="Debian's chromium not installed (CI installs it)")
+def test_headless_chromium_renders_the_vendor_section(runs, tmp_path):
+    report = build_report(runs, COSTS)
+    page = tmp_path / "report.html"
+    page.write_text(report.html().replace("</body>", DECODED_SIZES + "</body>"))
+    dom = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "<h2>Vendor comparison</h2>" in dom and "fp8 formats differ" in dom
+    decoded = dict(re.findall(r'<figure id="plot-([\w-]+)" data-decoded="([^"]*)"', dom))
+    vendor = {name for name in decoded if name.startswith("vendor_")}
+    assert vendor == {
+        "vendor_rate",
+        "vendor_fractions",
+        "vendor_per_joule",
+        "vendor_cost",
+        "vendor_busbw",
+    }
+    for name in vendor:
+        width, _, height = decoded[name].partition("x")
+        assert width.isdigit() and int(width) > 100 and int(height) > 100, (name, decoded[name])

@@ -62,8 +62,12 @@ def log_axis(ax: Any, which: str, lo: float, hi: float, unit: str) -> tuple[floa
 
 def linear_axis(ax: Any, which: str, unit: str, lo: float = 0.0) -> None:
     """A linear axis from lo (bars start at zero, so their length means something)."""
+    from matplotlib.ticker import MaxNLocator
+
     axis = ax.xaxis if which == "x" else ax.yaxis
     axis.set_major_formatter(eng_formatter(unit))
+    # at most 6 labels: "1.25 TFLOP/J" is wide, and seven of them run together at 810 px
+    axis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
     if which == "x":
         ax.set_xlim(left=lo)
     else:
