@@ -57,8 +57,11 @@ def _entry(comparison, name, dtype):
 
 def test_the_section_appears_only_for_different_devices(runs, text):
     assert "## Vendor comparison" in text
-    alone = build_report([runs[0]], COSTS, plots=False).markdown()
+    alone = build_report([runs[0]], Costs(1.3, 0.12, {"MI300X": 2.1}), plots=False).markdown()
     assert "Vendor comparison" not in alone
+    # one run: the hardware-time cost joins its efficiency chain, and it says it is synthetic
+    assert f"| hardware time per 10^18 FLOP | ${1e18 / 1100e12 / 3600 * 2.1:.4g} |" in alone
+    assert "is synthetic (fake amdsmi (CPU CI))" in alone
 
 
 def test_only_identical_cases_are_side_by_side(comparison):

@@ -14,6 +14,7 @@ from bench.commands.report.chain import Costs, efficiency_chain
 from bench.commands.report.health import health_blocks
 from bench.commands.report.plots import all_plots
 from bench.commands.report.tables import cases_table, chain_table, pivot_table, runs_table
+from bench.commands.report.vendor import devices_of, resolve_prices, synthetic_note
 from bench.commands.report.vendor_section import vendor_section
 from bench.results.document import (
     Block,
@@ -98,6 +99,7 @@ def build_report(
     data = [(run, case_dicts(run)) for run in runs]
     title = "flopwatt report: " + ", ".join(run_label(r) for r in runs)
     blocks: list[Block] = [Heading("flopwatt report", 1), runs_table(runs)]
+    blocks += [Para(synthetic_note(run)) for run in runs if run.meta.get("synthetic")]
     blocks += health_blocks(runs)
     blocks.append(Heading("Efficiency chain"))
     blocks.append(
@@ -107,8 +109,9 @@ def build_report(
             "the last step is an estimate from the PUE and price you gave, not a measurement."
         )
     )
+    prices = resolve_prices(devices_of(runs), costs.usd_per_gpu_hour)
     for run, cases in data:
-        links, note = efficiency_chain(cases, costs)
+        links, note = efficiency_chain(cases, costs, prices.get(run_label(run)))
         if len(data) > 1:
             blocks.append(Heading(run_label(run), 3))
         blocks.append(chain_table(links, note) if links else Para(note))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.commands.report.vendor import Comparison, Entry
+from bench.commands.report.vendor import Comparison, Entry, synthetic_note
 from bench.results.frame import case_label, column, known
 
 CLOCK_BELOW = 0.90  # a median clock under 90% of the spec clock the peak assumes
@@ -40,12 +40,7 @@ def _list(items: list[str], limit: int = 3) -> str:
 
 
 def synthetic(comparison: Comparison) -> list[str]:
-    return [
-        f"{d.label} is synthetic ({d.run.meta.get('synthetic_reason') or 'no reason given'}): "
-        "its figures came through a fake hardware library, not from a device"
-        for d in comparison.devices
-        if d.run.meta.get("synthetic")
-    ]
+    return [synthetic_note(d.run) for d in comparison.devices if d.run.meta.get("synthetic")]
 
 
 def fp8_formats(comparison: Comparison) -> list[str]:

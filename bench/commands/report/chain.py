@@ -193,8 +193,24 @@ def _cost_links(case: dict[str, Any], costs: Costs, unit: str) -> list[Link]:
     return links
 
 
-def efficiency_chain(cases: list[dict[str, Any]], costs: Costs) -> tuple[list[Link], str]:
-    """The chain of one run and the note that says which case it follows."""
+def _hardware_link(case: dict[str, Any], usd_per_hour: float, unit: str) -> Link:
+    """Device-hours per 10^18 operations at the achieved rate, times the price per hour."""
+    devices = case.get("world_size") or 1
+    usd = EXA / case["achieved_ops_per_s"] / 3600.0 * devices * usd_per_hour
+    return Link(
+        f"hardware time per 10^18 {unit.split('/')[0]}",
+        f"${usd:.4g}",
+        ratio="10^18 / achieved rate, in hours, x devices x price",
+        denominator=f"${usd_per_hour:g} per device-hour",
+        source=f"estimate from your input: --usd-per-gpu-hour, {devices} device(s)",
+    )
+
+
+def efficiency_chain(
+    cases: list[dict[str, Any]], costs: Costs, usd_per_gpu_hour: float | None = None
+) -> tuple[list[Link], str]:
+    """The chain of one run and the note that says which case it follows; usd_per_gpu_hour
+    is the price the user gave for this run's SKU, if any."""
     case = headline_case(cases)
     if case is None:
         return [], "no case finished: nothing to chain"
@@ -203,4 +219,6 @@ def efficiency_chain(cases: list[dict[str, Any]], costs: Costs) -> tuple[list[Li
     links.append(_energy_link(case, unit))
     links += _scaling_links(cases)
     links += _cost_links(case, costs, unit)
+    if usd_per_gpu_hour is not None:
+        links.append(_hardware_link(case, usd_per_gpu_hour, unit))
     return links, f"following {case_label(case)}, the fastest case with a known peak"

@@ -73,6 +73,15 @@ def _sku(meta: dict[str, Any]) -> tuple[str, str]:
     return (row.sku if row is not None else name), sku_key(identity)
 
 
+def synthetic_note(run: Run) -> str:
+    """What a run produced through a fake hardware library is, said wherever it appears."""
+    why = run.meta.get("synthetic_reason") or "no reason recorded"
+    return (
+        f"{run_label(run)} is synthetic ({why}): its figures came through a fake hardware "
+        "library, not from a device"
+    )
+
+
 def devices_of(runs: list[Run]) -> list[Device]:
     out = []
     for run in runs:
