@@ -57,7 +57,7 @@ def _ok(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [c for c in cases if c.get("status") == "ok"]
 
 
-def _unit(cases: list[dict[str, Any]], per: str = "/s") -> str:
+def unit_of(cases: list[dict[str, Any]], per: str = "/s") -> str:
     """FLOP for floating point, OP for integer math, "op" when the plot mixes both."""
     kinds = {str(c.get("dtype") or "").startswith("int") for c in cases}
     return ("op" if len(kinds) > 1 else "OP" if kinds == {True} else "FLOP") + per
@@ -134,7 +134,7 @@ def peak_figure(data: RunCases, colours: Colours) -> Drawn:
     labels = [(run_label(r) + "\n" if prefix else "") + case_label(c) for r, c in rows]
     ax.set_yticks(range(len(rows)), labels, fontsize=7)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    log_axis(ax, "x", min(values), max(values), _unit([c for _, c in rows]))
+    log_axis(ax, "x", min(values), max(values), unit_of([c for _, c in rows]))
     ax.set_xlabel("achieved rate (median per call)")
     legend_below(fig, handles)
     ax.grid(axis="x", which="major", alpha=0.3)
@@ -196,7 +196,7 @@ def roofline_figure(data: RunCases, mem_bw: MemRoofs, colours: Colours) -> Drawn
                 knee = peak / bw if bw else x_lo
                 ax.hlines(peak, max(knee, x_lo), x_hi, colors="black", linestyles="--", lw=1)
                 ax.annotate(
-                    f"{dtype} peak {si(peak, _unit(sel))}",
+                    f"{dtype} peak {si(peak, unit_of(sel))}",
                     (x_hi, peak),
                     xytext=(-4, 3),
                     textcoords="offset points",
@@ -217,7 +217,7 @@ def roofline_figure(data: RunCases, mem_bw: MemRoofs, colours: Colours) -> Drawn
             notes.append(f"{run_label(run)}: memory-bandwidth roof not drawn ({why})")
         ax.set_xscale("log")
         log_axis(ax, "x", x_lo, x_hi, "op/B")
-        log_axis(ax, "y", y_lo, y_hi, _unit(cases))
+        log_axis(ax, "y", y_lo, y_hi, unit_of(cases))
         ax.set_xlabel("arithmetic intensity")
         ax.set_ylabel("achieved rate")
         ax.set_title(run_label(run), fontsize=8)
@@ -251,7 +251,7 @@ def per_watt_figure(data: RunCases, colours: Colours) -> Drawn:
     labels = [(run_label(r) + "\n" if prefix else "") + case_label(c) for r, c in rows]
     ax.set_yticks(ys, labels, fontsize=7)
     ax.set_ylim(len(rows) - 0.5, -0.5)
-    linear_axis(ax, "x", _unit([c for _, c in rows], "/J"))
+    linear_axis(ax, "x", unit_of([c for _, c in rows], "/J"))
     ax.set_xlabel("operations per joule (= rate per watt)")
     handles = _device_legend(ax, data, colours)
     if any(estimate):

@@ -15,7 +15,7 @@ from bench.commands.report.axes import (
     percent_axis,
     usd_formatter,
 )
-from bench.commands.report.plots import Drawn, as_plot, busbw_figure
+from bench.commands.report.plots import Drawn, as_plot, busbw_figure, unit_of
 from bench.commands.report.vendor import Comparison, Entry
 from bench.results.document import Plot
 from bench.results.frame import column
@@ -29,6 +29,10 @@ def _offsets(n: int) -> list[float]:
         return [0.0]
     step = 0.5 / (n - 1)
     return [-0.25 + i * step for i in range(n)]
+
+
+def _cases(rows: Rows) -> list[dict[str, Any]]:
+    return [e.case for _, entries in rows for e in entries]
 
 
 def _rows(ax: Any, rows: Rows) -> None:
@@ -82,7 +86,7 @@ def rate_figure(comparison: Comparison, colours: dict[str, str]) -> Drawn:
         ax, rows, comparison, colours, lambda e: column(e.case, "peak_ops_per_s"), mfc="none"
     )
     _rows(ax, rows)
-    log_axis(ax, "x", min(values), max(values), "FLOP/s")
+    log_axis(ax, "x", min(values), max(values), unit_of(_cases(rows)))
     ax.set_xlabel("achieved rate (filled) and spec peak (hollow)")
     ax.grid(axis="x", alpha=0.3)
     _legend(ax, comparison, colours, [])
@@ -131,7 +135,7 @@ def energy_figure(comparison: Comparison, colours: dict[str, str]) -> Drawn:
     values = _dots(ax, rows, comparison, colours, measured)
     values += _dots(ax, rows, comparison, colours, estimated, mfc="none")
     _rows(ax, rows)
-    log_axis(ax, "x", min(values), max(values), "FLOP/J")
+    log_axis(ax, "x", min(values), max(values), unit_of(_cases(rows), "/J"))
     ax.set_xlabel("operations per joule (hollow: estimate, not measured)")
     ax.grid(axis="x", alpha=0.3)
     _legend(ax, comparison, colours, [])

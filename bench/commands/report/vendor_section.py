@@ -7,8 +7,6 @@ they were computed from; published achievable rates are notes, never denominator
 
 from __future__ import annotations
 
-from typing import Any
-
 from bench.commands.report.caveats import caveats
 from bench.commands.report.chain import Costs
 from bench.commands.report.published import published_for
@@ -184,11 +182,3 @@ def vendor_section(
         figures = vendor_plots(comparison, colours)
         blocks += [Figure(p) for p in figures]
     return blocks, figures
-
-
-def section_data(runs: list[Run], costs: Costs) -> Any:
-    """The comparison itself (for tests and the API): None when the runs are of one device."""
-    from bench.commands.report.vendor import applies
-
-    devices = devices_of(runs)
-    return compare(devices, costs) if applies(devices) else None
