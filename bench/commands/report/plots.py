@@ -191,19 +191,7 @@ def roofline_figure(data: RunCases, mem_bw: MemRoofs, colours: Colours) -> Drawn
                 zorder=3,
                 label=f"{dtype} achieved",
             )
-            peak = peaks[dtype]
-            if peak:
-                knee = peak / bw if bw else x_lo
-                ax.hlines(peak, max(knee, x_lo), x_hi, colors="black", linestyles="--", lw=1)
-                ax.annotate(
-                    f"{dtype} peak {si(peak, unit_of(sel))}",
-                    (x_hi, peak),
-                    xytext=(-4, 3),
-                    textcoords="offset points",
-                    ha="right",
-                    va="bottom",
-                    fontsize=7,
-                )
+        _compute_roofs(ax, peaks, bw, (x_lo, x_hi), unit_of(cases))
         if bw:
             x_ridge = min(top / bw, x_hi)
             ax.plot(
@@ -221,9 +209,33 @@ def roofline_figure(data: RunCases, mem_bw: MemRoofs, colours: Colours) -> Drawn
         ax.set_xlabel("arithmetic intensity")
         ax.set_ylabel("achieved rate")
         ax.set_title(run_label(run), fontsize=8)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="upper left")  # above the memory roof: never data there
         ax.grid(which="major", alpha=0.3)
     return fig, "; ".join(notes)
+
+
+def _compute_roofs(
+    ax: Any, peaks: dict[Any, float], bw: float | None, xs: tuple[float, float], unit: str
+) -> None:
+    """One dashed roof per distinct peak, labelled with every dtype that has it (bf16 and
+    fp16 share one on most GPUs: two labels would print over each other)."""
+    x_lo, x_hi = xs
+    by_peak: dict[float, list[str]] = {}
+    for dtype, peak in sorted(peaks.items(), key=lambda kv: str(kv[0])):
+        if peak:
+            by_peak.setdefault(peak, []).append(str(dtype))
+    for peak, dtypes in by_peak.items():
+        knee = peak / bw if bw else x_lo
+        ax.hlines(peak, max(knee, x_lo), x_hi, colors="black", linestyles="--", lw=1)
+        ax.annotate(
+            f"{', '.join(dtypes)} peak {si(peak, unit)}",
+            (x_hi, peak),
+            xytext=(-4, 3),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+        )
 
 
 def per_watt_figure(data: RunCases, colours: Colours) -> Drawn:
