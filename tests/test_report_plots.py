@@ -181,3 +181,11 @@ def test_no_cost_input_no_cost_plot(runs, colours):
     bare = compare(devices_of(runs), Costs())
     fig, note = vendor_plots.cost_figure(bare, colours)
     assert fig is None and "--usd-per-gpu-hour" in note
+
+
+def test_dtypes_that_share_a_peak_share_one_labelled_roof(colours):
+    gpu = load_run(DATA / "gpu-run")
+    fig, _ = plots.roofline_figure([(gpu, case_dicts(gpu))], {run_label(gpu): (3.35e12, "x")}, {})
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "bf16, fp16 peak 989 TFLOP/s" in texts
+    assert len(texts) == len(set(texts)) == 4  # bf16+fp16, fp8, tf32, fp32
