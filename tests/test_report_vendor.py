@@ -184,6 +184,16 @@ def test_like_runs_give_no_format_synthetic_or_method_caveat(tmp_path, folders):
     assert "different METHOD_VERSIONs" in joined
 
 
+def test_estimated_energy_busy_cpu_and_hand_given_peaks_are_said(tmp_path, folders):
+    changes = {"energy_source": "estimate", "cpu_pressure": 0.4, "peak_source": "user"}
+    odd = write_run("h200", tmp_path, case_changes=changes)
+    lines = caveats(compare(devices_of([load_run(folders["mi300x"]), load_run(odd)]), COSTS))
+    said = [line for line in lines if line.startswith("NVIDIA H200")]
+    assert any("energy is an estimate" in line and "2 case(s)" in line for line in said)
+    assert any("CPU was busy" in line and "40%" in line for line in said)
+    assert any("spec peak given by hand (--peak)" in line for line in said)
+
+
 def test_a_price_matches_the_sku_by_a_unique_part_of_its_name(runs):
     devices = devices_of(runs)
     prices = resolve_prices(devices, {"instinct-mi300x": 2.0, "H200 SXM 141GB": 3.0})

@@ -192,8 +192,11 @@ def _allreduce(name: str, i: int) -> CaseResult:
     )
 
 
-def write_run(name: str, root: Path, **meta_changes: Any) -> Path:
-    """The run folder of one device under root; meta_changes override run.json fields."""
+def write_run(
+    name: str, root: Path, case_changes: dict[str, Any] | None = None, **meta_changes: Any
+) -> Path:
+    """The run folder of one device under root; case_changes override leaf fields of every
+    case, meta_changes fields of run.json."""
     spec = DEVICES[name]
     run_dir = root / name
     meta = {
@@ -214,6 +217,6 @@ def write_run(name: str, root: Path, **meta_changes: Any) -> Path:
         _allreduce(name, 3),
     ]
     for case in cases:
-        writer.append(case, samples=None)
+        writer.append(case.updated(**(case_changes or {})), samples=None)
     writer.finish("complete")
     return run_dir

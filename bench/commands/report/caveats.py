@@ -100,7 +100,8 @@ def throttling(comparison: Comparison) -> list[str]:
 
 def estimated_energy(comparison: Comparison) -> list[str]:
     def test(e: Entry) -> str | None:
-        return case_label(e.case) if e.case.get("energy_source") == "estimate" else None
+        estimate = e.case.get("energy_source") == "estimate" and known(e.case.get("ops_per_j"))
+        return case_label(e.case) if estimate else None
 
     return [
         f"{label}: energy is an estimate (TDP x utilisation), not a measurement, for "

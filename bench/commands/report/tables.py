@@ -22,7 +22,9 @@ def runs_table(runs: list[Run]) -> Table:
         m = run.meta
         env = m.get("environment") or {}
         software = env.get("software") or {}
-        nvml = env.get("nvml") or {}
+        driver = (env.get("nvml") or {}).get("driver_version") or (env.get("amdsmi") or {}).get(
+            "driver_version"
+        )
         rows.append(
             [
                 device_name(m),
@@ -34,7 +36,7 @@ def runs_table(runs: list[Run]) -> Table:
                 str(m.get("method_version")),
                 str(software.get("torch") or "—"),
                 str(software.get("torch_cuda") or software.get("torch_hip") or "—"),
-                str(nvml.get("driver_version") or "—"),
+                str(driver or "—"),
             ]
         )
     headers = [
