@@ -76,11 +76,14 @@ def linear_axis(ax: Any, which: str, unit: str, lo: float = 0.0) -> None:
 
 def percent_axis(ax: Any, which: str, top: float) -> None:
     """0% to at least 100% (a fraction above 1 stays visible)."""
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import MaxNLocator, MultipleLocator, PercentFormatter
 
     axis = ax.xaxis if which == "x" else ax.yaxis
     axis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     limit = max(1.05, top * 1.08)
+    # quarters up to 150%: 0%, 25%, ... never crowd a half-width panel
+    steps = MultipleLocator(0.25) if limit <= 1.6 else MaxNLocator(nbins=5)
+    axis.set_major_locator(steps)
     (ax.set_xlim if which == "x" else ax.set_ylim)(0.0, limit)
 
 

@@ -99,6 +99,7 @@ def fractions_figure(comparison: Comparison, colours: dict[str, str]) -> Drawn:
     if not rows:
         return None, "no compute case in common"
     fig, axes = new_figure(ncols=2, height=max(2.6, 0.35 * len(rows) + 1.6))
+    fig.get_layout_engine().set(wspace=0.06)  # keep "100%" and the next panel's "0%" apart
     spec = _dots(axes[0], rows, comparison, colours, lambda e: column(e.case, "frac_of_peak"))
     ceiling = _dots(axes[1], rows, comparison, colours, lambda e: e.ceiling()[1])
     for ax, values, label in (
