@@ -50,6 +50,12 @@ def add_result_commands(sub: Any) -> None:
     report.add_argument("--usd-per-kwh", type=_positive, help="price, for cost per 10^18 ops")
     report.add_argument("--trace-case", metavar="CASE_ID", help="case whose power trace to plot")
     report.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib)")
+    report.add_argument(
+        "--projection",
+        type=Path,
+        metavar="DIR",
+        help="flopwatt project's folder (default: RUN_DIR/projection when it exists)",
+    )
 
     compare = sub.add_parser("compare", help="verdict per case: baseline vs candidate")
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
@@ -104,7 +110,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise UsageError("several runs: give --out DIR for the combined report")
     out: Path = args.out or args.runs[0]
     report = build_report(
-        runs, Costs(args.pue, args.usd_per_kwh), args.trace_case, plots=not args.no_plots
+        runs,
+        Costs(args.pue, args.usd_per_kwh),
+        args.trace_case,
+        plots=not args.no_plots,
+        projection=_projection(args),
     )
     try:
         (out / "plots").mkdir(parents=True, exist_ok=True)
@@ -122,6 +132,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     took = time.perf_counter() - started
     print(f"report of {len(runs)} run(s) -> {out / 'report.html'} ({took:.1f} s)")
     return 0
+
+
+def _projection(args: argparse.Namespace) -> dict[str, Any] | None:
+    from bench.commands.report import projection
+
+    path = projection.find(args.runs, args.projection)
+    if path is None:
+        return None
+    try:
+        return projection.load(path)
+    except ValueError as exc:
+        raise UsageError(f"--projection: {exc}") from None
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:

@@ -66,8 +66,10 @@ def build_report(
     costs: Costs | None = None,
     trace_case: str | None = None,
     plots: bool = True,
+    projection: dict[str, Any] | None = None,
 ) -> Report:
-    """The report of runs (several runs: different machines side by side)."""
+    """The report of runs (several runs: different machines side by side), with the scaling
+    projection's section when a projection document is given."""
     costs = costs or Costs()
     data = [(run, case_dicts(run)) for run in runs]
     title = "flopwatt report: " + ", ".join(run_label(r) for r in runs)
@@ -88,6 +90,10 @@ def build_report(
         blocks.append(chain_table(links, note) if links else Para(note))
     if len(data) > 1:
         blocks += [Heading("Devices side by side"), pivot_table(data)]
+    extra: list[Plot] = []
+    if projection is not None:
+        section, extra = projection_section(projection, plots)
+        blocks += section
     figures: list[Plot] = []
     if plots:
         roofs = {run_label(run): memory_roof(run.meta) for run in runs}
@@ -102,4 +108,11 @@ def build_report(
     problems = [f"{run.path}: {p}" for run in runs for p in run.problems]
     if problems:
         blocks += [Heading("Problems reading the runs")] + [Para(p) for p in problems]
-    return Report(title, blocks, [p for p in figures if p.png is not None])
+    return Report(title, blocks, [p for p in figures + extra if p.png is not None])
+
+
+def projection_section(doc: dict[str, Any], plots: bool) -> tuple[list[Block], list[Plot]]:
+    from bench.commands.project.plot import plot_png
+    from bench.commands.report.projection import projection_blocks
+
+    return projection_blocks(doc, plot_png(doc) if plots else None)
