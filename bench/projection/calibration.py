@@ -108,7 +108,12 @@ def fit(
     mx, mt = sum(xs) / k, sum(times) / k
     sxx = sum((x - mx) ** 2 for x in xs)
     beta = sum((x - mx) * (t - mt) for x, t in zip(xs, times, strict=True)) / sxx
-    beta = max(beta, 1e-30)
+    if beta <= 0:
+        raise CalibrationError(
+            f"{collective} on {n} ranks: the time does not grow with the size over "
+            f"{min(sizes):.0f}-{max(sizes):.0f} B, so no bandwidth can be fitted; "
+            "measure larger sizes, e.g. --bytes 1Mi,16Mi,256Mi"
+        )
     alpha = max(0.0, mt - beta * mx)
     res = tuple((alpha + beta * x - t) / t for x, t in zip(xs, times, strict=True))
     return Fit(collective, n, nodes, alpha, 1 / beta, res, tuple(sizes))

@@ -134,13 +134,13 @@ def _collective_fits(runs: list[Run], cal: Calibration) -> list[Fit]:
     groups: dict[tuple[str, int, int], list[tuple[float, float]]] = defaultdict(list)
     for run in runs:
         nodes = _nodes(run)
-        for c in _ok(case_dicts(run), "allreduce") or [
-            c for c in case_dicts(run) if c.get("kernel") == "allreduce" and c.get("status") == "ok"
-        ]:
+        for c in case_dicts(run):
+            if c.get("kernel") != "allreduce" or c.get("status") != "ok" or not c.get("bytes"):
+                continue
             n, t = c.get("world_size") or 1, c.get("time_median_s")
             collective = c["params"].get("collective", "allreduce")
             if n > 1 and t and collective in ("allreduce", "allgather", "reduce_scatter"):
-                groups[(collective, n, nodes)].append((float(c["params"]["size_bytes"]), float(t)))
+                groups[(collective, n, nodes)].append((float(c["bytes"]), float(t)))
     fits = []
     for (collective, n, nodes), points in sorted(groups.items()):
         sizes, times = zip(*sorted(points), strict=True)
