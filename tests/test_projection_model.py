@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -94,8 +95,8 @@ def test_efficiency_table_interpolates_and_tops_at_the_ceiling():
 
 def test_model_flops_match_megatron_for_a_gpt():
     m = PRESETS["gpt3-175b"]
-    h, l, s, v = m.hidden, m.layers, m.seq, m.vocab
-    megatron_mfu = 72 * s * l * h * h * (1 + s / (6 * h)) + 6 * s * h * v  # per sequence
+    h, layers, s, v = m.hidden, m.layers, m.seq, m.vocab
+    megatron_mfu = 72 * s * layers * h * h * (1 + s / (6 * h)) + 6 * s * h * v  # per sequence
     assert m.model_flops_per_token() * s == pytest.approx(megatron_mfu, rel=1e-9)
     assert m.hardware_flops_per_token("full") > m.model_flops_per_token()
     assert 170e9 < m.params < 180e9
@@ -131,7 +132,7 @@ def test_efficiency_never_rises_when_compute_efficiency_is_flat():
     out = project(ns, PRESETS["gpt3-175b"], Parallel(8, 8, 4096), comp, coll.Fabric())
     for band in ("optimistic", "nominal", "pessimistic"):
         e = [r["efficiency"] for r in out["rows"] if r["band"] == band]
-        assert all(b <= a + 1e-12 for a, b in zip(e, e[1:]))
+        assert all(b <= a + 1e-12 for a, b in pairwise(e))
     nominal = {r["n_gpus"]: r for r in out["rows"] if r["band"] == "nominal"}
     pess = {r["n_gpus"]: r for r in out["rows"] if r["band"] == "pessimistic"}
     assert all(pess[n]["mfu"] <= nominal[n]["mfu"] for n in ns)
