@@ -113,16 +113,14 @@ def calibrate(runs: list[Run], dtype: str | None = None, peak: float | None = No
         )
     best = max(chosen, key=lambda c: c["achieved_ops_per_s"])
     power = best.get("avg_power_w")
-    inputs.append(
-        Input(
-            "gpu_power_w",
-            power,
-            "measured" if power else "assumed",
-            f"{best.get('energy_source')} during {best.get('params', {}).get('shape_label')}"
-            if power
-            else "no energy measured for the best matmul case",
-        )
+    how = best.get("energy_source")
+    label = "measured" if power and how != "estimate" else "assumed"
+    detail = (
+        f"{how} during {best.get('params', {}).get('shape_label')}"
+        if power
+        else "no energy measured for the best matmul case: no power, energy or cost"
     )
+    inputs.append(Input("gpu_power_w", power, label, detail))
     cal = Calibration(dtype, peak, mm, at, gpu_power_w=power, inputs=inputs)
     cal.fits = _collective_fits(runs, cal)
     cal.max_world_size = max([1, *(c.get("world_size") or 1 for _, c in cases)])

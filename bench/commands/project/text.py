@@ -12,7 +12,9 @@ def _by(rows: list[dict[str, Any]], band: str) -> dict[int, dict[str, Any]]:
     return {r["n_gpus"]: r for r in rows if r["band"] == band}
 
 
-def _band(lo: float, mid: float, hi: float) -> str:
+def _band(lo: float, mid: float, hi: float, pct: bool = False) -> str:
+    if pct:
+        return f"{percent(mid)} [{percent(lo)}-{percent(hi)}]"
     return f"{mid:.3f} [{lo:.3f}-{hi:.3f}]"
 
 
@@ -31,7 +33,7 @@ def projection_lines(doc: dict[str, Any]) -> list[str]:
         lines.append(
             f"{n:>7} {r['dp']:>5} {r['microbatches']:>5} "
             f"{_band(pes[n]['efficiency'], r['efficiency'], opt[n]['efficiency']):>22} "
-            f"{_band(pes[n]['mfu'], r['mfu'], opt[n]['mfu']):>22} {percent(r['hfu']):>6} "
+            f"{_band(pes[n]['mfu'], r['mfu'], opt[n]['mfu'], pct=True):>22} {percent(r['hfu']):>6} "
             f"{seconds(r['step_s']):>9} {r['dominant_loss']:>14} {r['dp_algorithm']:>13} "
             f"{si(r['j_per_1e18_ops'], 'J'):>9}{flag}"
         )
