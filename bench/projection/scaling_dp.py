@@ -1,6 +1,6 @@
 """Pure data parallelism from `flopwatt run --kernel scaling`: E(N) = T_c / (T_c + T_DP(N)).
 
-T_c is the measured compute time of one step; the allreduce of the step's gradient is fitted
+T_c is the measured step on one rank; the allreduce of the step's gradient is fitted
 on the measured 2..n ranks as t(n) = 2(n-1)·alpha + 2(n-1)/n·S/B (a ring inside the node),
 then projected with the collective model, the fabric's defaults taking over between nodes.
 """
@@ -48,7 +48,7 @@ def project_dp(case: dict[str, Any], ns: list[int], fabric: coll.Fabric) -> dict
     if not rows:
         raise CalibrationError(f"case {case.get('case_id')} has no per-N scaling rows")
     size = float(case["params"]["grad_bytes"])
-    t_c = rows[0]["compute_time_s"]
+    t_c = rows[0]["step_time_s"]  # one rank: the step without a bus (its allreduce is a no-op)
     alpha, busbw, how = fit_ring(rows, size, fabric.intra_alpha_s)
     fab = replace(fabric, intra_busbw=busbw, intra_alpha_s=alpha, base_latency_s=0.0)
     projected = []
