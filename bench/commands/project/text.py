@@ -18,6 +18,13 @@ def _band(lo: float, mid: float, hi: float, pct: bool = False) -> str:
     return f"{mid:.3f} [{lo:.3f}-{hi:.3f}]"
 
 
+def _shares(row: dict[str, Any]) -> str:
+    """The three largest losses as shares of the step, e.g. "5.5/2.1/0.3%"."""
+    dp = row["t_dp_bandwidth_s"] + row["t_dp_latency_s"]
+    parts = (row["t_bubble_s"], row["t_tp_s"], dp)
+    return "/".join(f"{100 * p / row['step_s']:.1f}" for p in parts) + "%"
+
+
 def projection_lines(doc: dict[str, Any]) -> list[str]:
     rows = doc["rows"]
     nom, pes, opt = (_by(rows, b) for b in ("nominal", "pessimistic", "optimistic"))
@@ -26,7 +33,8 @@ def projection_lines(doc: dict[str, Any]) -> list[str]:
         f"(VP {doc['parallel']['vp']}), global batch {doc['parallel']['global_batch']}, "
         f"{doc['dtype']} peak {si(doc['peak_ops_per_s'], 'FLOP/s')}",
         f"{'N':>7} {'DP':>5} {'m':>5} {'E nominal [pess-opt]':>22} {'MFU [pess-opt]':>22} "
-        f"{'HFU':>6} {'step':>9} {'dominant loss':>14} {'DP alg':>13} {'J/1e18':>9}",
+        f"{'HFU':>6} {'step':>9} {'bubble/TP/DP':>14} {'dominant loss':>14} {'DP alg':>13} "
+        f"{'J/1e18':>9}",
     ]
     for n, r in nom.items():
         flag = " *" if r["extrapolated"] else ""
@@ -34,7 +42,8 @@ def projection_lines(doc: dict[str, Any]) -> list[str]:
             f"{n:>7} {r['dp']:>5} {r['microbatches']:>5} "
             f"{_band(pes[n]['efficiency'], r['efficiency'], opt[n]['efficiency']):>22} "
             f"{_band(pes[n]['mfu'], r['mfu'], opt[n]['mfu'], pct=True):>22} {percent(r['hfu']):>6} "
-            f"{seconds(r['step_s']):>9} {r['dominant_loss']:>14} {r['dp_algorithm']:>13} "
+            f"{seconds(r['step_s']):>9} {_shares(r):>14} {r['dominant_loss']:>14} "
+            f"{r['dp_algorithm']:>13} "
             f"{si(r['j_per_1e18_ops'], 'J'):>9}{flag}"
         )
     knee = doc["knee"]
