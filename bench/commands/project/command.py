@@ -209,12 +209,14 @@ def _dp_document(args: argparse.Namespace, runs: list[Any], ns: list[int]) -> di
         c
         for run in runs
         for c in case_dicts(run)
-        if c.get("kernel") == "scaling" and c.get("status") == "ok"
+        if c.get("kernel") == "scaling"
+        and c.get("status") == "ok"
+        and c["params"].get("scaling", "weak") == "weak"  # fixed work per rank: T_c holds
     ]
     if not cases:
         raise CalibrationError(
-            "--mode dp needs a scaling case: flopwatt run --kernel scaling --nproc 2 "
-            "--step 1024x1024x1024/64Mi"
+            "--mode dp needs a weak-scaling case: flopwatt run --kernel scaling --nproc 2 "
+            "--scaling weak --step 1024x1024x1024/64Mi"
         )
     fab, inputs = setup.fabric([], _user_fabric(args))
     curves = [project_dp(c, ns, fab) for c in cases]
