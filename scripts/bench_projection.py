@@ -4,7 +4,8 @@ the runs and drawing the plot. The target is under 1 s on a 2-core machine.
     python scripts/bench_projection.py [RUN_DIR] [--repeats 5]   # exit 0 under 1 s, 1 over
 
 The run folder defaults to the test suite's synthetic H100 run in tests/data (plausible
-matmul and allreduce figures, no GPU measured them); loading and calibration are timed separately and reported, not counted.
+matmul and allreduce figures, no GPU measured them); loading and calibration are timed
+separately and reported, not counted.
 """
 
 from __future__ import annotations
