@@ -205,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_result_commands(sub)
     _add_health(sub)
+    _add_project(sub)
     return parser
 
 
@@ -305,6 +306,56 @@ def _add_health(sub: Any) -> None:
     )
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # the launching process names the run
     p.add_argument("--canary-flip-rank", type=int, help=argparse.SUPPRESS)  # a test seam
+
+
+def _add_project(sub: Any) -> None:
+    """`flopwatt project` (bench.commands.project): E(N), MFU and energy at 1k-16k GPUs."""
+    from bench.commands.project.command import DEFAULT_GPUS, DEFAULT_HOST_W
+
+    p = sub.add_parser("project", help="project scaling efficiency to 1k-16k GPUs from runs")
+    p.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    p.add_argument("--mode", choices=("model", "dp"), default="model", help="dp: scaling cases")
+    p.add_argument("--model", help="preset: gpt3-175b, llama3-70b, llama3-405b, megatron-530b, ...")
+    for dim in ("layers", "hidden", "heads", "seq", "vocab", "ffn", "kv-heads"):
+        p.add_argument(f"--{dim}", type=_positive_int, help=f"custom model: {dim}")
+    p.add_argument("--gated", action="store_true", help="custom model: SwiGLU feed-forward")
+    p.add_argument("--gpus", default=DEFAULT_GPUS, help=f"GPU counts N ({DEFAULT_GPUS})")
+    p.add_argument("--tp", type=_positive_int, default=8, help="tensor parallel (8)")
+    p.add_argument("--pp", type=_positive_int, default=1, help="pipeline stages (1)")
+    p.add_argument("--vp", type=_positive_int, default=1, help="interleaved chunks per GPU (1)")
+    p.add_argument("--microbatch", type=_positive_int, default=1, help="sequences (1)")
+    p.add_argument("--global-batch", type=_positive_int, default=2048, help="sequences (2048)")
+    p.add_argument("--recompute", choices=("none", "selective", "full"), default="selective")
+    p.add_argument("--grad-bytes", type=_positive_int, default=2, help="per gradient element (2)")
+    p.add_argument("--dp-overlap", type=_fraction, help="share of DP hidden (0.5, assumed)")
+    p.add_argument("--goodput", type=_positive_float, default=1.0, help="useful share (1.0)")
+    p.add_argument("--dtype", help="the matmul dtype to calibrate on (bf16 if measured)")
+    p.add_argument("--peak", type=_positive_float, help="peak OPS/s for MFU (default: the run's)")
+    p.add_argument("--mem-gbps", type=_positive_float, help="HBM GB/s for elementwise ops")
+    p.add_argument("--gpus-per-node", type=_positive_int, help="GPUs per NVLink domain (8)")
+    p.add_argument("--intra-gbps", type=_positive_float, help="NVLink ring busbw GB/s")
+    p.add_argument("--nvls-gbps", type=_positive_float, help="NVLink SHARP busbw GB/s")
+    p.add_argument("--nic-gbps", type=_positive_float, help="NIC line rate per GPU, Gb/s (400)")
+    p.add_argument("--eta", type=_positive_float, help="network efficiency (0.92)")
+    p.add_argument("--net-latency-us", type=_positive_float, help="per network hop (14)")
+    p.add_argument("--pod-size", type=_positive_int, help="GPUs per non-blocking pod")
+    p.add_argument("--oversubscription", type=_positive_float, help="above the pod, e.g. 7")
+    p.add_argument("--pue", type=_positive_float, help="facility PUE")
+    p.add_argument("--usd-per-kwh", type=_positive_float, help="price per kWh")
+    p.add_argument(
+        "--host-w-per-gpu",
+        type=_nonnegative_float,
+        default=DEFAULT_HOST_W,
+        help=f"CPU, NIC and switch share per GPU ({DEFAULT_HOST_W:g} W, assumed)",
+    )
+    p.add_argument("--out", type=Path, help="folder for projection.json (RUN_DIR/projection)")
+    p.add_argument("--no-plots", action="store_true", help="no projection.png")
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from bench.commands.project.command import run_command
+
+    return run_command(args)
 
 
 def _peak_overrides(items: Sequence[str]) -> dict[str, float]:
@@ -514,6 +565,7 @@ COMMANDS = {
     "peaks": cmd_peaks,
     "ceiling": cmd_ceiling,
     "health": cmd_health,
+    "project": cmd_project,
 }
 COMMANDS.update(RESULT_COMMANDS)
 

@@ -65,6 +65,12 @@ def add_result_commands(sub: Any) -> None:
     )
     report.add_argument("--trace-case", metavar="CASE_ID", help="case whose power trace to plot")
     report.add_argument("--no-plots", action="store_true", help="tables only (no matplotlib)")
+    report.add_argument(
+        "--projection",
+        type=Path,
+        metavar="DIR",
+        help="flopwatt project's folder (default: RUN_DIR/projection when it exists)",
+    )
 
     compare = sub.add_parser("compare", help="verdict per case: baseline vs candidate")
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
@@ -120,7 +126,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     out: Path = args.out or args.runs[0]
     costs = Costs(args.pue, args.usd_per_kwh, dict(args.usd_per_gpu_hour))
     _check_comparison(runs, costs)
-    report = build_report(runs, costs, args.trace_case, plots=not args.no_plots)
+    report = build_report(
+        runs, costs, args.trace_case, plots=not args.no_plots, projection=_projection(args)
+    )
     try:
         (out / "plots").mkdir(parents=True, exist_ok=True)
         for plot in report.plots:
@@ -154,6 +162,18 @@ def _check_comparison(runs: list[Any], costs: Any) -> None:
             f"the runs ({skus}) have no case in common (same kernel, dtype, shape, devices): "
             "run the same suite and shapes on each, or report them one at a time"
         )
+
+
+def _projection(args: argparse.Namespace) -> dict[str, Any] | None:
+    from bench.commands.report import projection
+
+    path = projection.find(args.runs, args.projection)
+    if path is None:
+        return None
+    try:
+        return projection.load(path)
+    except ValueError as exc:
+        raise UsageError(f"--projection: {exc}") from None
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:

@@ -93,8 +93,10 @@ def build_report(
     costs: Costs | None = None,
     trace_case: str | None = None,
     plots: bool = True,
+    projection: dict[str, Any] | None = None,
 ) -> Report:
-    """The report of runs (several runs: different machines side by side)."""
+    """The report of runs (several runs: different machines side by side), with the scaling
+    projection's section when a projection document is given."""
     costs = costs or Costs()
     data = [(run, case_dicts(run)) for run in runs]
     title = "flopwatt report: " + ", ".join(run_label(r) for r in runs)
@@ -120,6 +122,10 @@ def build_report(
     colours = device_colours(run_label(run) for run in runs)
     vendor_blocks, figures = vendor_section(runs, costs, colours, plots)
     blocks += vendor_blocks
+    if projection is not None:
+        section, extra = projection_section(projection, plots)
+        blocks += section
+        figures += extra
     if plots:
         roofs = {run_label(run): memory_roof(run.meta) for run in runs}
         general = all_plots(data, roofs, trace_case, colours)
@@ -135,3 +141,10 @@ def build_report(
     if problems:
         blocks += [Heading("Problems reading the runs")] + [Para(p) for p in problems]
     return Report(title, blocks, [p for p in figures if p.png is not None])
+
+
+def projection_section(doc: dict[str, Any], plots: bool) -> tuple[list[Block], list[Plot]]:
+    from bench.commands.project.plot import plot_png
+    from bench.commands.report.projection import projection_blocks
+
+    return projection_blocks(doc, plot_png(doc) if plots else None)
