@@ -250,10 +250,21 @@ def _run_meta(
         "world_size": job.world_size,
         "launcher": job.ctx.source,
     }
+    meta.update(synthetic_marks(meta))
     if job.ctx.distributed:
         mine = {"device_facts": meta["device_facts"], "host": socket.gethostname()}
         meta["ranks"] = job.gather(mine)
     return meta
+
+
+def synthetic_marks(meta: dict[str, Any]) -> dict[str, Any]:
+    """{"synthetic": True, "synthetic_reason": ...} when a test fake answered for the hardware
+    (the power source or the environment's amdsmi section says so), else nothing: numbers
+    from a fake must never pass for measurements."""
+    amdsmi = (meta.get("environment") or {}).get("amdsmi") or {}
+    reasons = [meta["power_source"].get("synthetic_reason"), amdsmi.get("synthetic_reason")]
+    known = list(dict.fromkeys(r for r in reasons if r))
+    return {"synthetic": True, "synthetic_reason": "; ".join(known)} if known else {}
 
 
 def _print_results(console: Any, writer: Any, power: Any, title: str) -> None:

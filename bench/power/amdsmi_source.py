@@ -219,6 +219,10 @@ class AmdsmiPowerSource:
             smi.close()
             raise PowerUnavailable(str(exc)) from exc
         source.match_notes = notes
+        if not is_rocm_gpu(facts) and source.synthetic_reason:
+            source.synthetic_reason += (
+                f"; the kernels ran on {facts.label}, the energy is the fake GPU's scripted power"
+            )
         current, average = device.power_w()
         if current[0] is None and average[0] is None:
             source.close()
