@@ -192,4 +192,3 @@ def test_session_marks_runs_a_fake_answered_for(tmp_path):
     }
     assert synthetic_marks(meta) == {"synthetic": True, "synthetic_reason": "fake"}
     assert synthetic_marks({"power_source": {}, "environment": {}}) == {}
-
