@@ -30,6 +30,8 @@ from bench.results.render import percent, rate_unit, seconds, si
 # Published MAMF-finder ceilings (stas00/ml-engineering, dense, ops/s) by peak-table SKU.
 MAMF = {
     ("H100 SXM5 80GB", "bf16"): 794.5e12,
+    ("Instinct MI325X", "bf16"): 784.9e12,
+    ("Instinct MI355X", "bf16"): 1565e12,
     ("H100 SXM5 80GB", "fp8"): 1402.6e12,
     ("H200 SXM 141GB", "fp8"): 1453.4e12,
     ("GH200 (96GB HBM3 GPU)", "bf16"): 828.6e12,

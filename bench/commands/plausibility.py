@@ -20,6 +20,20 @@ from bench.results.record import Run, load_run
 from bench.results.render import percent
 from kernels.matmul_spec import DTYPES as MATMUL_DTYPES
 
+# Published allreduce bus bandwidth by peak-table SKU and rank count, for messages of at
+# least min_bytes: (low, high, min_bytes, source). busbw is nccl-tests' (out-of-place).
+ALLREDUCE_ANCHORS: dict[tuple[str, int], tuple[float, float, int, str]] = {
+    ("Instinct MI300X", 8): (
+        310e9,
+        319e9,
+        2**30,
+        "AMD ROCm blog (MI300X RCCL/xGMI): rccl-tests all_reduce_perf, ROCm 6.3.0, RCCL 2.22.3, "
+        "one process per GPU",
+    ),
+}
+# Below this share of the anchor's low end a run is implausibly slow (about 280 GB/s for
+# 8x MI300X): an estimate of run-to-run spread, not a published figure.
+ALLREDUCE_FLOOR_OF_ANCHOR = 0.9
 MAX_POWER_OF_TDP = 1.5
 MAX_ENERGY_DISAGREEMENT = 0.15
 WALL_SLACK = 1.001
@@ -82,6 +96,32 @@ def case_problems(cases: Any, tdp_w: float | None = None) -> list[str]:
                 f"{name}: {percent(c['rates.frac_of_peak'])} of the {c['rates.peak_source']} peak"
             )
         found.extend(power_problems(c, name, tdp_w))
+    return found
+
+
+def allreduce_problems(cases: Any, sku: str | None) -> list[str]:
+    """Allreduce cases of an anchored SKU and rank count whose busbw is below the floor, or
+    above the anchor by more than the spread (a busbw formula or timer error)."""
+    found = []
+    for _, c in cases.iterrows():
+        if c.get("identity.params.collective") != "allreduce" or c["identity.status"] != "ok":
+            continue
+        anchor = ALLREDUCE_ANCHORS.get((sku or "", int(c["identity.world_size"])))
+        busbw = c.get("collective.busbw_bytes_per_s")
+        if anchor is None or not known(busbw) or c["identity.params.bytes_requested"] < anchor[2]:
+            continue
+        low, high, _, source = anchor
+        name = f"allreduce {c['identity.dtype']} {c['identity.params.shape_label']}"
+        if busbw < ALLREDUCE_FLOOR_OF_ANCHOR * low:
+            found.append(
+                f"{name}: busbw {busbw / 1e9:.0f} GB/s, below {ALLREDUCE_FLOOR_OF_ANCHOR:.0%} of "
+                f"the published {low / 1e9:.0f}-{high / 1e9:.0f} GB/s ({source})"
+            )
+        elif busbw > high / ALLREDUCE_FLOOR_OF_ANCHOR:
+            found.append(
+                f"{name}: busbw {busbw / 1e9:.0f} GB/s, above the published "
+                f"{low / 1e9:.0f}-{high / 1e9:.0f} GB/s by more than the spread"
+            )
     return found
 
 
