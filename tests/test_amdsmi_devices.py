@@ -34,7 +34,7 @@ CPU = CpuIdentity(None, "x86_64", frozenset(), 2, 2, None, "none")
         (amd(None), None, False, False),
         (GpuIdentity("nvidia", "NVIDIA H100", "9.0", 132), "e4m3fn", True, True),
         (GpuIdentity("nvidia", "NVIDIA A100", "8.0", 108), None, True, True),
-        (CPU, None, False, False),
+        (CPU, "e4m3fn", False, False),  # torch computes fp8 on a CPU; no fp8 unit
     ],
 )
 def test_capability_table(identity, fp8, tf32, cudnn):

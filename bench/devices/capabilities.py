@@ -51,13 +51,10 @@ def capabilities_of(identity: DeviceIdentity) -> Capabilities:
             "(its own CPU kernel) and math"
         )
         return Capabilities(
-            fp8_format=None,
+            fp8_format="e4m3fn",  # torch's CPU _scaled_mm computes it (no fp8 unit: no peak)
             tf32=False,
             sdpa_missing={b: cuda_only.format(b) for b in ("efficient", "cudnn")},
-            why={
-                "fp8": "fp8 matmul is a GPU tensor-core mode; a CPU has none",
-                "tf32": "TF32 is a tensor-core math mode of NVIDIA GPUs; a CPU has none",
-            },
+            why={"tf32": "TF32 is a tensor-core math mode of NVIDIA GPUs; a CPU has none"},
         )
     assert isinstance(identity, GpuIdentity)
     if identity.vendor == "amd":
