@@ -139,6 +139,7 @@ class FakeAmdGpu:
     target_graphics_version: str = "gfx942"
     current_socket_power: Any = 165  # W
     average_socket_power: Any = NA  # N/A on MI300X
+    socket_power: Any = None  # the key newer releases add; None: left out, as older ones do
     power_cap_uw: Any = 750_000_000
     default_power_cap_uw: Any = 750_000_000
     energy_accumulator: Any = 1_000_000  # ticks; a callable scripts a counter
@@ -341,6 +342,8 @@ class FakeAmdsmi:
             "mem_voltage": UINT16_MAX,
             "power_limit": gpu.read("power_cap_uw") // 1_000_000,
         }
+        if gpu.socket_power is not None:
+            info["socket_power"] = gpu.read("socket_power")
         return {k: NA if v == UINT16_MAX else v for k, v in info.items()}  # only 0xFFFF
 
     def amdsmi_get_power_cap_info(self, h: Any) -> dict[str, Any]:

@@ -79,6 +79,23 @@ def test_readings_in_si_units_and_mi300x_quirks(monkeypatch):
     assert smi._lib.shutdowns == 1
 
 
+def test_socket_power_key_of_newer_releases_is_read(monkeypatch):
+    install(monkeypatch, FakeAmdsmi([FakeAmdGpu(current_socket_power=NA, socket_power=420)]))
+    with open_amdsmi() as smi:
+        assert smi.devices()[0].power_w()[0] == (420.0, None)
+
+
+def test_values_in_another_unit_are_none_not_rescaled(monkeypatch):
+    gpu = FakeAmdGpu(power_cap_uw=750, hotspot_c=41_000)  # W and m°C from an older release
+    install(monkeypatch, FakeAmdsmi([gpu]))
+    with open_amdsmi() as smi:
+        device = smi.devices()[0]
+        cap, why = device.power_cap_w()[0]
+        assert cap is None and "750" in why and "µW" in why
+        hot, why = device.temperature_c("HOTSPOT")
+        assert hot is None and "41000" in why
+
+
 def test_fewer_xcds_drop_the_unused_slots_and_none_falls_back_to_clock_info(monkeypatch):
     gpu = FakeAmdGpu(gfxclks_mhz=[1500, 1400], gfx_clk=1450)
     install(monkeypatch, FakeAmdsmi([gpu]))

@@ -238,6 +238,20 @@ def _scaled(reading: Reading[Any], factor: float) -> Reading[float]:
         return None, f"unexpected value {value!r}"
 
 
+MIN_CAP_W, MAX_CAP_W = 1.0, 10_000.0  # a GPU power cap in W, whatever the part
+MAX_TEMPERATURE_C = 200.0  # hotter is not degrees C: older amdsmi releases reported m°C
+
+
+def _celsius(value: Any, reason: str | None) -> Reading[float]:
+    """A temperature in °C, or None with the raw value when it cannot be degrees C (older
+    releases' millidegrees are not silently rescaled)."""
+    if value is None:
+        return None, reason
+    if not -50.0 <= float(value) <= MAX_TEMPERATURE_C:
+        return None, f"temperature {value} is not in degrees C (an amdsmi in m°C?)"
+    return float(value), None
+
+
 def _enum(lib: Any, enum_name: str, member: str) -> Any:
     return getattr(getattr(lib, enum_name), member)
 
@@ -293,9 +307,12 @@ class AmdsmiDevice:
     # power and energy
     def power_w(self) -> tuple[Reading[float], Reading[float]]:
         """(current, average) socket power in W. MI300-class parts report only the current
-        one ("average_socket_power" reads N/A); older parts only the average."""
+        one ("average_socket_power" reads N/A; newer releases also call it "socket_power");
+        older parts only the average."""
         info = self._get("amdsmi_get_power_info")
         current = _scaled(_field(info, "current_socket_power", "current socket power"), 1.0)
+        if current[0] is None and "socket_power" in (info[0] or {}):  # newer releases' key
+            current = _scaled(_field(info, "socket_power", "socket power"), 1.0)
         average = _scaled(_field(info, "average_socket_power", "average socket power"), 1.0)
         return current, average
 
@@ -314,12 +331,17 @@ class AmdsmiDevice:
         return (int(ticks), float(resolution)), None
 
     def power_cap_w(self) -> tuple[Reading[float], Reading[float]]:
-        """(current, default) power cap in W (amdsmi reports µW)."""
+        """(current, default) power cap in W (amdsmi reports µW). amdsmi has changed the
+        units of its power fields between releases: a cap that is not a plausible number of
+        µW (under 1 W) is None with the raw value, not a guess at the unit."""
         info = self._get("amdsmi_get_power_cap_info")
-        return (
-            _scaled(_field(info, "power_cap", "power cap"), 1e-6),
-            _scaled(_field(info, "default_power_cap", "default power cap"), 1e-6),
-        )
+        out = []
+        for key in ("power_cap", "default_power_cap"):
+            value, reason = _scaled(_field(info, key, key.replace("_", " ")), 1e-6)
+            if value is not None and not MIN_CAP_W <= value <= MAX_CAP_W:
+                value, reason = None, f"{key} {value * 1e6:g} is not a power cap in µW"
+            out.append((value, reason))
+        return out[0], out[1]
 
     # clocks
     def gfx_clocks_hz(self) -> Reading[list[float]]:
@@ -354,12 +376,13 @@ class AmdsmiDevice:
             "amdsmi_get_temp_metric", _enum(lib, "AmdSmiTemperatureType", sensor), metric
         )
         value, why = known(value, f"{sensor} temperature") if value is not None else (None, reason)
+        value, why = _celsius(value, why)
         if value is not None:
-            return float(value), None
+            return value, None
         key = {"HOTSPOT": "temperature_hotspot", "VRAM": "temperature_mem"}.get(sensor)
         if key is None:
             return None, why
-        fallback, why_metrics = _scaled(_field(self._metrics(), key, key), 1.0)
+        fallback, why_metrics = _celsius(*_scaled(_field(self._metrics(), key, key), 1.0))
         return (fallback, None) if fallback is not None else (None, f"{why}; {why_metrics}")
 
     def violations(self) -> Reading[dict[str, Any]]:
