@@ -26,9 +26,12 @@ class RealLikeAmdsmi(FakeAmdsmi):
 
 
 def test_run_through_the_fake_writes_a_synthetic_folder(tmp_path, monkeypatch, capsys):
-    install(monkeypatch, FakeAmdsmi([FakeAmdGpu(energy_accumulator=Accumulator(300.0))]))
+    gpu = FakeAmdGpu(energy_accumulator=Accumulator(300.0), current_socket_power=300)
+    install(monkeypatch, FakeAmdsmi([gpu]))
     code = main(["run", *RUN, *ENERGY, "--power", "amdsmi", "--out", str(tmp_path)])
-    assert code == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "SYNTHETIC, not a measurement" in out
     (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     run = load_run(folder)
     assert run.meta["synthetic"] is True
@@ -39,6 +42,7 @@ def test_run_through_the_fake_writes_a_synthetic_folder(tmp_path, monkeypatch, c
     assert case["energy.energy_source"] == "amdsmi_energy_counter"
     window = case["energy.window_s"]
     assert abs(case["energy.energy_j"] / window - 300.0) < 30.0  # the fake's 300 W
+    assert abs(case["energy.energy_counter_vs_integral"] - 1.0) < 0.1
 
 
 def test_amdsmi_on_a_cpu_with_the_real_module_is_bad_input(tmp_path, monkeypatch, capsys):

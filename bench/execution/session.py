@@ -297,6 +297,9 @@ def _print_results(console: Any, writer: Any, power: Any, title: str) -> None:
     console.print(summary_table(writer.results, title))
     console.print(power_line(power, writer.meta.get("idle")))
     console.print(ceiling_line(writer.meta.get("ceiling")))
+    if writer.meta.get("synthetic"):
+        reason = writer.meta.get("synthetic_reason")
+        console.print(f"SYNTHETIC, not a measurement: {reason}", markup=False)
     collectives = [r for r in writer.results if "collective" in r.identity.params]
     if collectives:
         console.print(nccl_tests_table(collectives))
