@@ -61,6 +61,37 @@ def test_blas_library_and_tunableop_on_this_cpu_build_are_none_with_reasons():
     assert rocm.tunableop_enabled(torch, {"PYTORCH_TUNABLEOP_ENABLED": "1"}) == (True, None)
 
 
+def rocm_build(archs, preferred="Default", hip="6.4.43482"):
+    """What blas_library reads of a ROCm build of torch (none runs on this CPU machine)."""
+    props = [SimpleNamespace(gcnArchName=a) for a in archs]
+    return SimpleNamespace(
+        version=SimpleNamespace(hip=hip),
+        backends=SimpleNamespace(
+            cuda=SimpleNamespace(preferred_blas_library=lambda: SimpleNamespace(name=preferred))
+        ),
+        cuda=SimpleNamespace(
+            is_available=lambda: True,
+            device_count=lambda: len(props),
+            get_device_properties=lambda i: props[i],
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("archs", "preferred", "hip", "expected"),
+    [
+        (["gfx942:sramecc+:xnack-"] * 8, "Default", "6.4.43482", "hipBLASLt"),
+        (["gfx942", "gfx1100"], "Default", "6.4.43482", "rocBLAS"),  # a mixed node
+        (["gfx950"], "Default", "6.4.43482", "rocBLAS"),  # gfx950 needs ROCm 6.5
+        (["gfx950"], "Default", "7.0.51831", "hipBLASLt"),
+        (["gfx942"], "Cublas", "6.4.43482", "rocBLAS"),  # TORCH_BLAS_PREFER_HIPBLASLT=0
+        (["gfx942"], "Ck", "6.4.43482", "CK"),
+    ],
+)
+def test_blas_library_on_rocm(archs, preferred, hip, expected):
+    assert rocm.blas_library(rocm_build(archs, preferred, hip)) == (expected, None)
+
+
 class _Tunable:
     """torch.cuda.tunable as a ROCm build has it (this CPU build lacks the C hooks)."""
 

@@ -43,11 +43,38 @@ def blas_library(torch: Any) -> Reading:
     except (AttributeError, RuntimeError) as err:
         return None, f"torch.backends.cuda.preferred_blas_library() failed: {err}"
     key = str(getattr(backend, "name", backend)).split(".")[-1]
+    if key == "Default":
+        key = _default_backend(torch)
     names = _BLAS_NAMES.get(key)
     if names is None:
         return None, f"unknown BLAS backend {backend!r}"
     name = names[0] if is_rocm(torch) else names[1]
     return (name, None) if name else (None, f"{key} is a ROCm-only backend")
+
+
+# Archs on which torch's "Default" BLAS choice is hipBLASLt when every visible GPU is one of
+# them (ATen's Context::blasPreferredBackend), with the HIP version each needs.
+_HIPBLASLT_DEFAULT_ARCHS = {
+    "gfx90a": (0, 0),
+    "gfx942": (0, 0),
+    "gfx1200": (6, 4),
+    "gfx1201": (6, 4),
+    "gfx950": (6, 5),
+}
+
+
+def _default_backend(torch: Any) -> str:
+    """What torch's "Default" resolves to: cuBLAS on CUDA; on ROCm hipBLASLt ("Cublaslt")
+    when every visible GPU's arch supports it at this HIP version, else rocBLAS ("Cublas")."""
+    if not is_rocm(torch):
+        return "Cublas"
+    hip = tuple(int(p) for p in str(torch.version.hip).split(".")[:2] if p.isdigit())
+    for index in range(torch.cuda.device_count()):
+        name = str(getattr(torch.cuda.get_device_properties(index), "gcnArchName", ""))
+        need = _HIPBLASLT_DEFAULT_ARCHS.get(name.split(":")[0])
+        if need is None or hip < need:
+            return "Cublas"
+    return "Cublaslt"
 
 
 def tunableop_enabled(torch: Any, environ: Mapping[str, str]) -> Reading:
