@@ -370,7 +370,7 @@ def _capture_amdsmi(
     fields = ("matched_by", "lib_version", *(field for field, _ in _AMDSMI_DEVICE_FIELDS))
     identity = None if facts is None else facts.identity
     if not isinstance(identity, GpuIdentity) or identity.vendor != "amd":
-        what = "no GPU in this run" if not isinstance(identity, GpuIdentity) else "an NVIDIA GPU"
+        what = "no GPU" if not isinstance(identity, GpuIdentity) else "an NVIDIA GPU"
         for field in fields:
             record.put(f"amdsmi.{field}", None, f"amdsmi describes AMD GPUs; this run has {what}")
         return
