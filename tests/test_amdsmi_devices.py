@@ -223,3 +223,13 @@ def test_session_marks_runs_a_fake_answered_for(tmp_path):
     }
     assert synthetic_marks(meta) == {"synthetic": True, "synthetic_reason": "fake"}
     assert synthetic_marks({"power_source": {}, "environment": {}}) == {}
+
+
+def test_dtypes_an_amd_gpu_must_run_follow_the_capability_table():
+    from bench.commands.plausibility import supported_dtypes
+
+    assert supported_dtypes("9.4", amd("gfx942")) == ("fp32", "tf32", "bf16", "fp16", "fp8", "int8")
+    assert "tf32" not in supported_dtypes("9.5", amd("gfx950")) and "fp8" in supported_dtypes(
+        "9.5", amd("gfx950")
+    )
+    assert "fp8" not in supported_dtypes("9.0", amd("gfx90a"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.devices.base import GpuIdentity
+from bench.devices.capabilities import capabilities_of
 from bench.peaks.lookup import PeakRow, find_row
 from bench.results.blessed.paths import sku_key
 from bench.results.record import Run, load_run
@@ -44,10 +45,20 @@ def known(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def supported_dtypes(compute_capability: str | None) -> tuple[str, ...]:
+def supported_dtypes(
+    compute_capability: str | None, identity: GpuIdentity | None = None
+) -> tuple[str, ...]:
     """Matmul dtypes an NVIDIA GPU of this compute capability must run (a skip is a bug):
     fp16 and fp32 everywhere, bf16, tf32 and int8 (_int_mm) from 8.0, fp8 (e4m3,
-    _scaled_mm) from 8.9. An unreadable capability requires only fp16 and fp32."""
+    _scaled_mm) from 8.9. An unreadable capability requires only fp16 and fp32. An AMD GPU
+    (given as `identity`) must run fp16, fp32, bf16 and int8, and tf32 and fp8 where the
+    capability table lists them for its arch."""
+    if identity is not None and identity.vendor == "amd":
+        caps = capabilities_of(identity)
+        amd = {"fp16", "fp32", "bf16", "int8"}
+        amd |= {"tf32"} if caps.tf32 else set()
+        amd |= {"fp8"} if caps.fp8_format else set()
+        return tuple(d for d in MATMUL_DTYPES if d in amd)
     required = {"fp16", "fp32"}
     try:
         major, minor = (int(p) for p in str(compute_capability).split("."))
