@@ -35,6 +35,19 @@ ALLREDUCE_ANCHORS: dict[tuple[str, int], tuple[float, float, int, str]] = {
 # Below this share of the anchor's low end a run is implausibly slow (about 280 GB/s for
 # 8x MI300X): an estimate of run-to-run spread, not a published figure.
 ALLREDUCE_FLOOR_OF_ANCHOR = 0.9
+# bf16 dense matmul floors as fractions of the datasheet peak, by vendor: (the quick ceiling
+# search's best, plain torch at 8192^3). AMD's Instinct parts run dense MFMA well below the
+# peak engine clock by design: AMD's own max-achievable bf16 on an MI300X is 708 TFLOP/s
+# (54% of spec) and MAMF's 668 (51%). The AMD floors are estimates under those figures, not
+# published ones, until a run on AMD hardware calibrates them.
+BF16_FLOORS = {"nvidia": (0.75, 0.5), "amd": (0.45, 0.4)}
+
+
+def bf16_floors(vendor: str | None) -> tuple[float, float]:
+    """(quick-ceiling floor, 8192^3 matmul floor) of a vendor; NVIDIA's when unknown."""
+    return BF16_FLOORS.get((vendor or "nvidia").casefold(), BF16_FLOORS["nvidia"])
+
+
 MAX_POWER_OF_TDP = 1.5
 MAX_ENERGY_DISAGREEMENT = 0.15
 WALL_SLACK = 1.001

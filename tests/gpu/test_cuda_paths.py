@@ -6,7 +6,7 @@ import time
 import pytest
 import torch
 
-from bench.commands.plausibility import MATMUL_DTYPES, supported_dtypes
+from bench.commands.plausibility import MATMUL_DTYPES, bf16_floors, supported_dtypes
 from bench.devices import get_backend
 from bench.devices.environment import capture_environment
 from bench.execution.context import CaseContext
@@ -101,7 +101,8 @@ def test_bf16_matmul_reaches_a_plausible_fraction_of_peak(cuda):
     assert r.identity.status == "ok", r.identity.reason
     assert r.timing.timing_mode == "cold" and r.timing.measured_time_s <= r.timing.wall_time_s
     assert r.rates.frac_of_peak is not None, r.rates.peak_detail
-    assert 0.5 <= r.rates.frac_of_peak < 1.0, r.rates.frac_of_peak
+    floor = bf16_floors(identity.vendor)[1]  # AMD's dense MFMA runs below the peak clock
+    assert floor <= r.rates.frac_of_peak < 1.0, r.rates.frac_of_peak
     assert r.timing.clock_hz_before is not None and r.timing.clock_hz_after is not None
 
 
