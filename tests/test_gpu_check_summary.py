@@ -254,6 +254,7 @@ def test_amd_floors_are_amds(fig):
     mi300x = find_row("AMD Instinct MI300X", "9.4")
     ceiling = fig.ceiling_figures(None, mi300x, "not run")
     assert "0.45 x" in by_name(ceiling)["bf16 ceiling (best median, quick search)"].floor
+    assert "0.75 x" in by_name(ceiling)["device copy bandwidth (read + write counted)"].floor
     identity = {
         "vendor": "amd",
         "name": "AMD Instinct MI300X",
