@@ -92,6 +92,16 @@ def test_blas_library_on_rocm(archs, preferred, hip, expected):
     assert rocm.blas_library(rocm_build(archs, preferred, hip)) == (expected, None)
 
 
+def test_fa_library_on_rocm_and_cuda():
+    build = rocm_build(["gfx942"])
+    build.backends.cuda.preferred_rocm_fa_library = lambda: SimpleNamespace(name="Default")
+    assert rocm.fa_library(build) == ("AOTriton", None)
+    build.backends.cuda.preferred_rocm_fa_library = lambda: SimpleNamespace(name="Ck")
+    assert rocm.fa_library(build) == ("CK", None)
+    value, reason = rocm.fa_library(torch)  # this CPU build is no ROCm build
+    assert value is None and "not a ROCm build" in reason
+
+
 class _Tunable:
     """torch.cuda.tunable as a ROCm build has it (this CPU build lacks the C hooks)."""
 

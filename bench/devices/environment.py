@@ -198,7 +198,7 @@ def _capture_software(record: _Record, environ: Mapping[str, str]) -> None:
         import torch
     except ImportError as err:
         reason = f"torch is not importable: {err}"
-        for field in (*_TORCH_SOFTWARE_FIELDS, "rocm_version"):
+        for field in (*_TORCH_SOFTWARE_FIELDS, "rocm_version", "rocm_fa_library"):
             record.put(f"software.{field}", None, reason)
         _capture_cublas(record)
         return
@@ -209,6 +209,7 @@ def _capture_software(record: _Record, environ: Mapping[str, str]) -> None:
         record.put_reading("software.rocm_version", rocm.rocm_version(environ, torch))
     else:
         record.put("software.rocm_version", None, "not a ROCm build")
+    record.put_reading("software.rocm_fa_library", rocm.fa_library(torch))
     if torch.cuda.is_available():
         cudnn = torch.backends.cudnn.version()
         record.put("software.cudnn", None if cudnn is None else str(cudnn), "cuDNN not found")

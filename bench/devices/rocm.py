@@ -77,6 +77,21 @@ def _default_backend(torch: Any) -> str:
     return "Cublaslt"
 
 
+def fa_library(torch: Any) -> Reading:
+    """Which library serves SDPA's flash and efficient backends on ROCm: "AOTriton" (the
+    default) or "CK" (torch built with USE_ROCM_CK_SDPA and TORCH_ROCM_FA_PREFER_CK=1)."""
+    if not is_rocm(torch):
+        return None, "not a ROCm build (CUDA's flash and efficient kernels are torch's own)"
+    getter = getattr(torch.backends.cuda, "preferred_rocm_fa_library", None)
+    if getter is None:
+        return None, "torch.backends.cuda.preferred_rocm_fa_library is not in this torch"
+    try:
+        key = str(getattr(getter(), "name", "")).split(".")[-1]
+    except (AttributeError, RuntimeError) as err:
+        return None, f"preferred_rocm_fa_library() failed: {err}"
+    return {"Default": "AOTriton", "AOTriton": "AOTriton", "Ck": "CK"}.get(key, key) or None, None
+
+
 def tunableop_enabled(torch: Any, environ: Mapping[str, str]) -> Reading:
     """Whether TunableOp is on (PYTORCH_TUNABLEOP_ENABLED or torch.cuda.tunable.enable)."""
     try:
