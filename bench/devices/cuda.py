@@ -23,7 +23,13 @@ import torch
 from bench.devices import rocm
 from bench.devices.base import DeviceFacts, GpuIdentity, Unsupported
 from bench.devices.flush import CacheFlush, flush_size
-from bench.hardware.amdsmi import Amdsmi, AmdsmiDevice, AmdsmiUnavailable, open_amdsmi
+from bench.hardware.amdsmi import (
+    Amdsmi,
+    AmdsmiCallFailed,
+    AmdsmiDevice,
+    AmdsmiUnavailable,
+    open_amdsmi,
+)
 from bench.hardware.nvml import NvmlDevice, NvmlUnavailable, open_nvml
 
 # torch.cuda._sleep cycles queued after the flush's sync: ~25 us at 2 GHz, longer than the
@@ -136,7 +142,7 @@ class CudaBackend:
                 self._amd, _how, _notes = self._amdsmi.match(
                     self.index, gpu_uuid(self._props), pci_bus_id(self._props), os.environ
                 )
-            except AmdsmiUnavailable as exc:
+            except (AmdsmiUnavailable, AmdsmiCallFailed) as exc:
                 self._amd_reason = str(exc)
         return self._amd
 

@@ -79,7 +79,7 @@ def open_matched(
             int(extra.get("index", 0)), extra.get("uuid"), extra.get("pci_bus_id"), environ
         )
         return smi, device, how, notes
-    except (AmdsmiUnavailable, IndexError) as exc:
+    except (AmdsmiUnavailable, AmdsmiCallFailed, IndexError) as exc:
         smi.close()
         raise PowerUnavailable(f"no amdsmi device for {facts.label}: {exc}") from exc
     except PowerUnavailable:
