@@ -151,3 +151,15 @@ def test_no_device_at_the_bdf_and_no_hip_id_is_unavailable(monkeypatch):
     install(monkeypatch, FakeAmdsmi([gpu]))
     with pytest.raises(PowerUnavailable, match="no amdsmi device"):
         AmdsmiPowerSource.open(rocm_facts(bdf="0000:99:00.0", index=1), {})
+
+
+def test_a_driver_lost_while_matching_is_unavailable_not_a_crash(monkeypatch):
+    from fake_amdsmi import AMDSMI_STATUS_DRIVER_NOT_LOADED
+
+    gpu = FakeAmdGpu(errors={"amdsmi_get_gpu_device_uuid": AMDSMI_STATUS_DRIVER_NOT_LOADED})
+    fake = install(monkeypatch, FakeAmdsmi([gpu]))
+    facts = rocm_facts(bdf="0000:99:00.0")
+    facts.extra["uuid"] = "8dff74a1-0000-1000-80a4-3dfd6a1f3b7c"
+    with pytest.raises(PowerUnavailable, match="Driver not loaded"):
+        AmdsmiPowerSource.open(facts, {})
+    assert fake.initialized == 0  # the session was closed
