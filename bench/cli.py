@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--power",
         default="auto",
-        choices=("auto", "nvml", "rapl", "estimate", "none"),
-        help="energy source (auto: NVML on GPU, RAPL on CPU, else a TDP estimate or none)",
+        choices=("auto", "nvml", "amdsmi", "rapl", "estimate", "none"),
+        help="energy source (auto: NVML on NVIDIA, amdsmi on AMD, RAPL on CPU, else a TDP "
+        "estimate or none)",
     )
     run.add_argument(
         "--energy-window-s",

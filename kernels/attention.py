@@ -29,7 +29,8 @@ import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity, Unsupported
+from bench.devices.base import DeviceFacts, Unsupported
+from bench.devices.capabilities import capabilities_of
 from kernels import spec
 from kernels.attention_check import CHECK_SCORES, compare_to_reference
 from kernels.attention_spec import (  # noqa: F401  the declared half of the Kernel interface
@@ -144,17 +145,9 @@ def unsupported_reason(case: Case, facts: DeviceFacts) -> str | None:
         return (
             f"grouped-query attention needs torch >= 2.5 (enable_gqa); this is {torch.__version__}"
         )
-    identity = facts.identity
-    if isinstance(identity, CpuIdentity):
-        if backend in ("efficient", "cudnn"):
-            return (
-                f"torch's {backend} SDPA backend is CUDA-only; on a CPU torch runs flash "
-                "(its own CPU kernel) and math"
-            )
-        return None
-    assert isinstance(identity, GpuIdentity)
-    if identity.vendor == "amd" and backend == "cudnn":
-        return "cuDNN attention is NVIDIA-only; ROCm builds offer flash and efficient"
+    missing = capabilities_of(facts.identity).sdpa_missing
+    if backend in missing:
+        return missing[backend]
     return None
 
 

@@ -6,7 +6,8 @@ call allocates. Shapes, dtypes, ops and bytes are declared in kernels.matmul_spe
 
 Math modes: fp32 runs with TF32 off (the CUDA-core fp32 peak applies), tf32 is fp32 storage
 with TF32 tensor cores on, fp8 is e4m3 through torch._scaled_mm with unit scales and bf16
-output, int8 is torch._int_mm with int32 output.
+output (the device's own e4m3 encoding: FNUZ on MI300, OCP elsewhere, from
+bench.devices.capabilities), int8 is torch._int_mm with int32 output.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from bench.devices.base import CpuIdentity, DeviceFacts, GpuIdentity
+from bench.devices.capabilities import capabilities_of, fp8_format_of_torch_device, torch_fp8_dtype
 from kernels.base import Correctness, Prepared
 from kernels.case import Case
 from kernels.matmul_spec import (  # noqa: F401  the declared half of the Kernel interface
@@ -78,20 +80,17 @@ def precision(case: Case) -> Iterator[None]:
 def unsupported_reason(case: Case, facts: DeviceFacts) -> str | None:
     m, n, k = _mnk(case)
     identity = facts.identity
+    caps = capabilities_of(identity)
+    if case.dtype == "tf32" and not caps.tf32:
+        return caps.why["tf32"]
+    if case.dtype == "fp8" and caps.fp8_format is None:
+        return caps.why["fp8"]
     if isinstance(identity, CpuIdentity):
-        if case.dtype == "tf32":
-            return "TF32 is a tensor-core math mode of NVIDIA GPUs; a CPU has none"
         return None
     assert isinstance(identity, GpuIdentity)
-    if identity.vendor == "amd" and case.dtype == "fp8":
-        return "fp8 here means e4m3fn; ROCm's MI300-class fp8 is e4m3fnuz, not wired up yet"
     major, minor = (int(x) for x in identity.compute_capability.split("."))
-    cc = (major, minor)
-    if identity.vendor == "nvidia":
-        if case.dtype in ("bf16", "tf32") and cc < (8, 0):
-            return f"{case.dtype} needs compute capability 8.0 or newer; this is {major}.{minor}"
-        if case.dtype == "fp8" and cc < (8, 9):
-            return f"fp8 matmul needs compute capability 8.9 or newer; this is {major}.{minor}"
+    if identity.vendor == "nvidia" and case.dtype == "bf16" and (major, minor) < (8, 0):
+        return f"bf16 needs compute capability 8.0 or newer; this is {major}.{minor}"
     if case.dtype == "fp8" and (k % 16 or n % 16):
         return "torch._scaled_mm needs K and N to be multiples of 16"
     if case.dtype == "int8" and (m <= 16 or k % 8 or n % 8):
@@ -111,7 +110,15 @@ def _inputs(
     if dtype == "int8":
         # randn scaled to use int8's range without saturating: values in [-127, 127].
         base = (base * 32).round_().clamp_(-127, 127)
-    return base.to(_STORAGE[dtype])
+    return base.to(_storage(dtype, device))
+
+
+def _storage(dtype: str, device: Any) -> torch.dtype:
+    """The torch dtype of a math mode here: fp8 is the device's own encoding (e4m3fnuz on
+    MI300, OCP e4m3fn on MI350 and NVIDIA), from the capability table."""
+    if dtype == "fp8":
+        return torch_fp8_dtype(fp8_format_of_torch_device(device) or "e4m3fn")
+    return _STORAGE[dtype]
 
 
 def prepare(case: Case, device: Any) -> Prepared:

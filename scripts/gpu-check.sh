@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # flopwatt's GPU check, for a CUDA node with no network (torch, triton, nvidia-ml-py, pandas,
 # pyarrow and rich preinstalled; the project runs from this checkout, nothing is installed).
+# On a ROCm node (amd-smi or rocm-smi on PATH, torch.version.hip set; amdsmi instead of
+# nvidia-ml-py) it runs the AMD equivalents of the same steps under the same limits: amd-smi
+# instead of nvidia-smi, attention with flash and efficient (no cuDNN on ROCm), the energy
+# and sampler steps through amdsmi, health with the amdsmi rows. The AMD path has not yet
+# run on AMD hardware.
 #
 #   bash scripts/gpu-check.sh [--quick] [--plan] [OUT_DIR]      (default: results/gpu-check)
 #
@@ -8,7 +13,7 @@
 #            what breaks before the full check (about 4.6 minutes)
 #   --plan   print the steps with their expected times and limits, run nothing (no GPU needed)
 #
-# Without a CUDA device it says so and exits 2 within seconds. Every step runs under its own
+# Without a CUDA or ROCm device it says so and exits 2 within seconds. Every step runs under its own
 # `timeout` (scripts/gpu_check_step.py): a step that fails for a transient reason (its limit
 # struck, a signal, a CUDA/NVML/NCCL availability error) is retried once if the retry fits
 # before the deadline, and every step ends in one verdict line, whatever happened. The GPU
@@ -20,7 +25,7 @@
 # (and NVML where it is used); that is in every figure below.
 #   step         full: expected / limit      quick: expected / limit
 #   environment       7 / 20                      6 / 15    flopwatt env (5 s torch + 1-2 s)
-#   nvidia-smi        2 / 10                      2 / 10    one query
+#   nvidia-smi        2 / 10                      2 / 10    one query (amd-smi on ROCm)
 #   tests            55 / 75                     14 / 25    tests/gpu; quick: not slow
 #   ceiling          52 / 70                     18 / 25    5 + warm-up 5|1 + 2 dtypes x
 #                                                           (budget 15|2 + ~2 check) +
@@ -69,12 +74,22 @@ for arg in "$@"; do
     esac
 done
 
+# nvidia or amd, from the tools on PATH (nvidia-smi first); empty when neither is there.
+vendor=""
+if command -v nvidia-smi >/dev/null 2>&1; then
+    vendor=nvidia
+elif command -v amd-smi >/dev/null 2>&1 || command -v rocm-smi >/dev/null 2>&1; then
+    vendor=amd
+fi
+smi_step=nvidia-smi
+[ "$vendor" = amd ] && smi_step=amd-smi
+
 # name expected_s limit_s, in order; the expected times are the header's table
 if [ "$quick" = 1 ]; then
     mode=quick
     deadline_s=150
     steps=(
-        "environment 6 15" "nvidia-smi 2 10" "tests 14 25" "ceiling 18 25" "matmul 11 20"
+        "environment 6 15" "$smi_step 2 10" "tests 14 25" "ceiling 18 25" "matmul 11 20"
         "timers 9 15" "energy 15 25" "attention 10 15" "collectives 7 15" "sampler 7 15"
         "health 18 25"
     )
@@ -83,7 +98,7 @@ else
     mode=full
     deadline_s=360
     steps=(
-        "environment 7 20" "nvidia-smi 2 10" "tests 55 75" "ceiling 52 70" "matmul 30 45"
+        "environment 7 20" "$smi_step 2 10" "tests 55 75" "ceiling 52 70" "matmul 30 45"
         "timers 17 30" "energy 26 40" "attention 28 40" "collectives 21 30" "sampler 15 30"
         "health 20 30"
     )
@@ -98,7 +113,7 @@ if [ "$plan" = 1 ]; then
         echo "$name $expected $limit"
         total=$((total + expected))
     done
-    echo "expected total: $total s; GPU steps stop at the $deadline_s s deadline"
+    echo "expected total: $total s; GPU steps stop at the $deadline_s s deadline (${vendor:-no} GPU tools found)"
     exit 0
 fi
 
@@ -108,11 +123,16 @@ export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1
 
 # No GPU: say so in seconds, before anything is written.
-if ! command -v nvidia-smi >/dev/null 2>&1; then
-    echo "gpu-check: no CUDA device here (nvidia-smi is not on PATH); run it on an NVIDIA GPU node" >&2
+if [ -z "$vendor" ]; then
+    echo "gpu-check: no CUDA device here (nvidia-smi is not on PATH, nor amd-smi or rocm-smi for ROCm); run it on an NVIDIA or AMD GPU node" >&2
     exit 2
 fi
-if ! timeout 60 python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)'; then
+if [ "$vendor" = amd ]; then
+    if ! timeout 60 python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() and torch.version.hip else 3)'; then
+        echo "gpu-check: no ROCm device here (torch.cuda.is_available() is False, torch is not a ROCm build, or torch failed)" >&2
+        exit 2
+    fi
+elif ! timeout 60 python -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 3)'; then
     echo "gpu-check: no CUDA device here (torch.cuda.is_available() is False or torch failed)" >&2
     exit 2
 fi
@@ -124,7 +144,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 log="$out/gpu-check.log"
 : >"$log"
-export work out mode
+export work out mode vendor
 
 say() { echo "$*" | tee -a "$log"; }
 only_run() { ls -d "$work/$1"/*/ 2>/dev/null | tail -n 1; }
@@ -137,6 +157,17 @@ step_environment() { python -m bench env; }
 step_nvidia_smi() {
     nvidia-smi --query-gpu=name,pci.bus_id,driver_version,persistence_mode,clocks.sm,clocks.max.sm,power.draw,power.limit,temperature.gpu \
         --format=csv
+}
+
+step_amd_smi() {
+    # amd-smi (ROCm 6+), or the older rocm-smi; power, clocks, temperatures and energy once.
+    if command -v amd-smi >/dev/null 2>&1; then
+        amd-smi static --asic --bus --driver --vbios --limit &&
+            amd-smi metric --power --clock --temperature --energy
+    else
+        rocm-smi --showproductname --showbus --showdriverversion --showpower --showclocks \
+            --showtemp --showenergycount
+    fi
 }
 
 step_tests() {
@@ -183,12 +214,14 @@ step_energy() {
 }
 
 step_attention() {
-    # Llama-3-8B heads at 8k (B 2, 32 q heads, 8 kv heads, D 128), flash and cuDNN.
-    local masks="none,causal" budget=1.5
+    # Llama-3-8B heads at 8k (B 2, 32 q heads, 8 kv heads, D 128), flash and cuDNN (ROCm:
+    # flash and efficient, both AOTriton or CK).
+    local masks="none,causal" budget=1.5 backends="flash,cudnn"
     [ "$mode" = quick ] && masks="none" budget=0.5
+    [ "$vendor" = amd ] && backends="flash,efficient" # ROCm has no cuDNN attention
     rm -rf "$work/attention"
     python -m bench run --kernel attention --dtype bf16 --attn "llama3-8b:8192" \
-        --mask "$masks" --pass fwd,bwd --backend flash,cudnn --timeout-s "$budget" \
+        --mask "$masks" --pass fwd,bwd --backend "$backends" --timeout-s "$budget" \
         --min-time-s 0.2 --warmup-s 0.2 --power none --idle-s 0 \
         --baselines "$work/ceiling" --out "$work/attention" || return
     python scripts/gpu_check_attention.py "$(only_run attention)" "$out" --cases-only
@@ -234,7 +267,7 @@ step_summary() { python scripts/gpu_check_summary.py "$work" "$out" --mode "$mod
 
 step_archive() { tar -czf "$out/runs.tar.gz" -C "$work" .; }
 
-export -f step_environment step_nvidia_smi step_tests step_ceiling step_matmul step_timers \
+export -f step_environment step_nvidia_smi step_amd_smi step_tests step_ceiling step_matmul step_timers \
     step_energy step_attention step_collectives step_sampler step_health step_summary \
     step_archive
 
@@ -250,7 +283,7 @@ run() { # name limit [--deadline EPOCH]
         --verdicts "$work/verdicts.jsonl" "$@" -- bash -c "step_${name//-/_}" || status=1
 }
 
-say "flopwatt GPU check ($mode) in $root -> $out"
+say "flopwatt GPU check ($mode, $vendor GPU, $smi_step) in $root -> $out"
 say "One GPU: multi-rank NCCL, busbw and scaling remain unverified until a multi-GPU machine runs them."
 for entry in "${steps[@]}"; do
     read -r name _ limit <<<"$entry"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.commands.plausibility import (
+    bf16_floors,
     case_problems,
     known,
     open_gpu_run,
@@ -30,6 +31,8 @@ from bench.results.render import percent, rate_unit, seconds, si
 # Published MAMF-finder ceilings (stas00/ml-engineering, dense, ops/s) by peak-table SKU.
 MAMF = {
     ("H100 SXM5 80GB", "bf16"): 794.5e12,
+    ("Instinct MI325X", "bf16"): 784.9e12,
+    ("Instinct MI355X", "bf16"): 1565e12,
     ("H100 SXM5 80GB", "fp8"): 1402.6e12,
     ("H200 SXM 141GB", "fp8"): 1453.4e12,
     ("GH200 (96GB HBM3 GPU)", "bf16"): 828.6e12,
@@ -44,8 +47,11 @@ MAMF = {
 ANCHOR = ("bf16", "8192x8192x8192")
 
 
-def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True) -> list[str]:
-    """Every implausibility of a matmul run: the general rules plus the bf16 8192^3 anchor."""
+def problems_of(
+    cases: Any, tdp_w: float | None = None, need_anchor: bool = True, floor: float = 0.5
+) -> list[str]:
+    """Every implausibility of a matmul run: the general rules plus the bf16 8192^3 anchor,
+    at least `floor` of spec (the vendor's, bench.commands.plausibility.bf16_floors)."""
     found = case_problems(cases, tdp_w)
     anchor = cases[
         (cases["identity.dtype"] == ANCHOR[0]) & (cases["identity.params.shape_label"] == ANCHOR[1])
@@ -56,10 +62,10 @@ def problems_of(cases: Any, tdp_w: float | None = None, need_anchor: bool = True
         found.append(f"{' '.join(ANCHOR)}: not measured")
     else:
         frac = anchor.iloc[0]["rates.frac_of_peak"]
-        if not known(frac) or not 0.5 <= frac <= 1.0:
+        if not known(frac) or not floor <= frac <= 1.0:
             found.append(
                 f"{' '.join(ANCHOR)}: {percent(frac) if known(frac) else 'no'} of "
-                "spec peak, outside 50..100%"
+                f"spec peak, outside {floor * 100:.0f}..100%"
             )
     return found
 
@@ -148,7 +154,9 @@ def main() -> int:
     names = ("cases.jsonl",) if args.cases_only else ("run.json", "cases.jsonl")
     target = save_baseline(args.run_dir, args.out_dir, identity, args.label, names)
     print(f"baseline files -> {target}/{args.label}-*")
-    found = problems_of(run.cases, row.tdp_w if row else None, need_anchor=not args.no_anchor)
+    floor = bf16_floors(identity.vendor)[1]
+    tdp = row.tdp_w if row else None
+    found = problems_of(run.cases, tdp, need_anchor=not args.no_anchor, floor=floor)
     if power.get("name") == "nvml" and idle_w is not None and idle_w <= 0:
         found.append(f"idle power {idle_w} W")
     return report_problems(found)

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.commands.plausibility import MATMUL_DTYPES, supported_dtypes
+from bench.commands.plausibility import MATMUL_DTYPES, bf16_floors, supported_dtypes
+from bench.devices.base import GpuIdentity
 from bench.peaks.lookup import PeakRow
 from bench.results.render import si
 
@@ -26,6 +27,8 @@ TIMER_TOLERANCE = 0.03  # flopwatt's bf16 8192^3 time against triton's do_bench
 FLASH_FWD_FLOOR = 0.28  # of the dense bf16 spec
 FLASH_ANCHOR = "287-304 TFLOP/s on an H100 SXM (pytorch/benchmark, D 128, another shape)"
 COPY_FLOOR = 0.85  # of the spec memory bandwidth
+# AMD: one study saw MI300X's HBM reach about 81% of its 5.3 TB/s; an estimate below it.
+COPY_FLOOR_AMD = 0.75
 COPY_ANCHOR = "4.3 TB/s seen on an H200 (spec 4.8 TB/s)"
 ENERGY_TOLERANCE = 0.03  # counter against the power integral: one sensor, two readings
 SAMPLER_BUDGET = 1.01  # per-call time with the 20 Hz sampler / without
@@ -101,9 +104,12 @@ def ceiling_figures(
     """bf16's best median against 0.75 of spec, MAMF's statistic beside it, the copy
     bandwidth against 0.85 of the spec memory bandwidth."""
     spec = _spec(row, "bf16")
-    floor = _fraction_floor(BF16_CEILING_FLOOR, spec, "dense bf16 spec", "FLOP/s")
+    fraction = bf16_floors(row.vendor)[0] if row is not None else BF16_CEILING_FLOOR
+    floor = _fraction_floor(fraction, spec, "dense bf16 spec", "FLOP/s")
     mem_spec = row.mem_bytes_per_s if row is not None else None
-    copy_floor = _fraction_floor(COPY_FLOOR, mem_spec, "spec memory bandwidth", "B/s")
+    amd = row is not None and row.vendor.casefold() == "amd"
+    copy_fraction = COPY_FLOOR_AMD if amd else COPY_FLOOR
+    copy_floor = _fraction_floor(copy_fraction, mem_spec, "spec memory bandwidth", "B/s")
     name = "bf16 ceiling (best median, quick search)"
     mamf = "bf16 MAMF statistic (max over shapes of the mean)"
     copy = "device copy bandwidth (read + write counted)"
@@ -121,7 +127,7 @@ def ceiling_figures(
         found += [missing(mamf, "FLOP/s", "printed beside the median", reason)]
     else:
         median = bf16["ops_per_s"]
-        verdict = at_least(median, BF16_CEILING_FLOOR * spec) if spec else INFO
+        verdict = at_least(median, fraction * spec) if spec else INFO
         note = f"shape {bf16['shape']}, {bf16['n_shapes']} shapes, {bf16['search_s']:.0f} s"
         if bf16.get("interrupted"):
             verdict, note = FAIL, note + ", search interrupted"
@@ -141,18 +147,22 @@ def ceiling_figures(
                 "MAMF full sweep, H100 SXM: 794.5 TFLOP/s",
             )
         )
-    found.append(_copy_figure(ceiling.get("memory"), mem_spec, copy, copy_floor))
+    found.append(_copy_figure(ceiling.get("memory"), mem_spec, copy, copy_floor, copy_fraction))
     return found
 
 
 def _copy_figure(
-    memory: Mapping[str, Any] | None, spec: float | None, name: str, floor: str
+    memory: Mapping[str, Any] | None,
+    spec: float | None,
+    name: str,
+    floor: str,
+    fraction: float = COPY_FLOOR,
 ) -> Figure:
     kernel = (memory or {}).get("kernels", {}).get("copy")
     if kernel is None:
         return missing(name, "B/s", floor, "the ceiling measured no memory copy", COPY_ANCHOR)
     rate = kernel["bytes_per_s"]
-    verdict = at_least(rate, COPY_FLOOR * spec) if spec else INFO
+    verdict = at_least(rate, fraction * spec) if spec else INFO
     if spec and rate > spec:
         verdict = FAIL  # above the datasheet: the byte count or the timer is wrong
     return Figure(
@@ -188,15 +198,23 @@ def _field(case: Mapping[str, Any], key: str) -> Any:
 
 
 def matmul_figures(
-    cases: list[Mapping[str, Any]] | None, compute_capability: str | None, why: str
+    cases: list[Mapping[str, Any]] | None,
+    compute_capability: str | None,
+    why: str,
+    identity: Mapping[str, Any] | None = None,
 ) -> list[Figure]:
-    """Each supported dtype at 8192^3: status ok and at most its peak; bf16 also >= 0.5.
-    An unknown compute capability (no run said) requires every dtype."""
-    supported = supported_dtypes(compute_capability) if compute_capability else MATMUL_DTYPES
+    """Each supported dtype at 8192^3: status ok and at most its peak; bf16 also >= 0.5 (0.4
+    on AMD, bench.commands.plausibility.bf16_floors). An unknown compute capability (no run
+    said) requires every dtype; an AMD GPU's `identity` chooses by its capability table."""
+    gpu = _gpu(identity)
+    supported = supported_dtypes(compute_capability, gpu) if compute_capability else MATMUL_DTYPES
+    bf16_floor = bf16_floors(gpu.vendor if gpu else None)[1]
     found = []
     for dtype in MATMUL_DTYPES:
         name = f"matmul {dtype} {ANCHOR_SHAPE}"
-        floor = "status ok, <= 1.0 of spec" + (", >= 0.5 of spec" if dtype == "bf16" else "")
+        floor = "status ok, <= 1.0 of spec"
+        if dtype == "bf16":
+            floor += f", >= {bf16_floor:g} of spec"
         if dtype not in supported:
             note = f"cc {compute_capability} has no {dtype} path: not required"
             found.append(Figure(name, None, "", floor, INFO, "matmul run", None, note))
@@ -208,11 +226,22 @@ def matmul_figures(
         if case is None:
             found.append(missing(name, "", floor, f"no {dtype} {ANCHOR_SHAPE} case in the run"))
             continue
-        found.append(_matmul_figure(name, floor, case))
+        found.append(_matmul_figure(name, floor, case, bf16_floor))
     return found
 
 
-def _matmul_figure(name: str, floor: str, case: Mapping[str, Any]) -> Figure:
+def _gpu(identity: Mapping[str, Any] | None) -> GpuIdentity | None:
+    """The GpuIdentity of a run.json identity dict, or None when it is not one."""
+    if not identity or "compute_capability" not in identity:
+        return None
+    fields = ("vendor", "name", "compute_capability", "sm_count", "gcn_arch")
+    try:
+        return GpuIdentity(**{k: identity.get(k) for k in fields})
+    except TypeError:
+        return None
+
+
+def _matmul_figure(name: str, floor: str, case: Mapping[str, Any], bf16_floor: float) -> Figure:
     frac, status = case.get("frac_of_peak"), case.get("status")
     note = (
         f"{si(case['achieved_ops_per_s'], 'OP/s')}, peak {case.get('peak_source')}"
@@ -221,7 +250,7 @@ def _matmul_figure(name: str, floor: str, case: Mapping[str, Any]) -> Figure:
     )
     ok = status == "ok" and known(frac) and frac <= 1.0
     if case["dtype"] == "bf16":
-        ok = ok and frac >= 0.5
+        ok = ok and frac >= bf16_floor
     value = frac if known(frac) else None
     return Figure(
         name, value, "x", floor, PASS if ok else FAIL, "matmul run frac_of_peak", None, note

@@ -97,7 +97,7 @@ def collect(work: Path) -> tuple[dict[str, Any], list[Figure], list[dict[str, An
     ceiling = read_json(ceiling_path) if ceiling_path else None
     figures = ceiling_figures(ceiling, row, "the ceiling step wrote no ceiling.json")
     meta, cases, _, why = read_run(work / "matmul")
-    figures += matmul_figures(cases, identity.get("compute_capability"), why)
+    figures += matmul_figures(cases, identity.get("compute_capability"), why, identity)
     figures.append(timer_figure(read_json(work / "timers.json"), "the timers step wrote nothing"))
     meta, cases, _, why = read_run(work / "attention")
     figures += attention_figures(cases, row, why)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 from pathlib import Path
@@ -74,8 +75,15 @@ def main(argv: list[str] | None = None) -> int:
 
     backend = get_backend(args.device)
     on_gpu = backend.kind == "cuda"
-    if on_gpu:
-        power = NvmlPowerSource.open(backend.facts(), {}, rate_hz=args.rate_hz)
+    facts = backend.facts()
+    amd = on_gpu and isinstance(facts.identity, GpuIdentity) and facts.identity.vendor == "amd"
+    library = "amdsmi" if amd else "NVML"
+    if amd:
+        from bench.power.amdsmi_source import AmdsmiPowerSource
+
+        power = AmdsmiPowerSource.open(facts, os.environ, rate_hz=args.rate_hz)
+    elif on_gpu:
+        power = NvmlPowerSource.open(facts, {}, rate_hz=args.rate_hz)
     else:
         power = cpu_power_source(args.rate_hz)
     dtype = torch.bfloat16 if on_gpu else torch.float32
@@ -94,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ratios, per_call = [], []
     print(
         f"{n}^3 {dtype} matmul on {backend.label}, sampler at {args.rate_hz:g} Hz "
-        f"({'real NVML' if on_gpu else 'scripted NVML'})"
+        f"({f'real {library}' if on_gpu else 'scripted NVML'})"
     )
     for pair in range(args.pairs):
         without = measure(run, backend, policy).summary.median_s
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "size": n,
             "dtype": str(dtype).removeprefix("torch."),
             "rate_hz": args.rate_hz,
-            "source": "real NVML" if on_gpu else "scripted NVML (no sensor on a CPU)",
+            "source": f"real {library}" if on_gpu else "scripted NVML (no sensor on a CPU)",
         }
         args.json.write_text(json.dumps(figure, indent=2) + "\n", encoding="utf-8")
     print(

@@ -49,7 +49,8 @@ def test_no_function_of_the_run_machinery_takes_more_than_six_parameters():
     assert not wide, wide
 
 
-def test_only_the_hardware_package_imports_pynvml():
+@pytest.mark.parametrize("library", ["pynvml", "amdsmi"])
+def test_only_the_hardware_package_imports_vendor_libraries(library):
     importers = set()
     for path in [*BENCH.rglob("*.py"), *(ROOT / "kernels").rglob("*.py")]:
         for node in ast.walk(ast.parse(path.read_text())):
@@ -58,7 +59,7 @@ def test_only_the_hardware_package_imports_pynvml():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
-            if any(n.split(".")[0] == "pynvml" for n in names):
+            if any(n.split(".")[0] == library for n in names):
                 importers.add(path.relative_to(ROOT).parts[:2])
     assert importers <= {("bench", "hardware")}, importers
 

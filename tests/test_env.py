@@ -208,15 +208,24 @@ def test_environment_variables_from_an_injected_environ(tmp_path: Path) -> None:
         "OMP_NUM_THREADS": "4",
         "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
         "HOME": "/root",
+        "RCCL_MSCCL_ENABLE": "0",
+        "HSA_NO_SCRATCH_RECLAIM": "1",
+        "PYTORCH_TUNABLEOP_TUNING": "0",
     }
     env = capture(None, tmp_path, environ=environ)
     assert env["env_vars"] == {
         "CUBLAS_WORKSPACE_CONFIG": ":4096:8",
         "PYTORCH_TUNABLEOP_ENABLED": None,
         "CUDA_VISIBLE_DEVICES": None,
+        "HIP_VISIBLE_DEVICES": None,
+        "ROCR_VISIBLE_DEVICES": None,
+        "TORCH_BLAS_PREFER_HIPBLASLT": None,
         "OMP_NUM_THREADS": "4",
+        "HSA_NO_SCRATCH_RECLAIM": "1",
         "NCCL_DEBUG": "INFO",
         "NCCL_IB_DISABLE": "1",
+        "PYTORCH_TUNABLEOP_TUNING": "0",
+        "RCCL_MSCCL_ENABLE": "0",
     }
     assert env["missing"]["env_vars.CUDA_VISIBLE_DEVICES"] == "not set"
     assert_consistent(env)
@@ -282,6 +291,7 @@ def test_gpu_fields_come_from_facts_and_nvml_is_matched_by_uuid(
         "compute_capability": "9.0",
         "gcn_arch": None,
         "sm_count": 132,
+        "fp8_format": "e4m3fn",
         "l2_bytes": 52_428_800,
         "memory_bytes": 85_028_896_768,
     }

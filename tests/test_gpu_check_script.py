@@ -67,6 +67,46 @@ def test_with_nvidia_smi_but_no_cuda_in_torch_it_exits_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def fake_tool(tmp_path, name):
+    """A directory holding an executable `name` that does nothing, for PATH."""
+    fake = tmp_path / "bin"
+    fake.mkdir(exist_ok=True)
+    (fake / name).write_text("#!/bin/sh\nexit 0\n")
+    (fake / name).chmod(0o755)
+    return fake
+
+
+@pytest.mark.parametrize("tool", ["amd-smi", "rocm-smi"])
+def test_with_amd_tools_but_no_rocm_torch_it_exits_2(tmp_path, tool):
+    fake = fake_tool(tmp_path, tool)
+    path = f"{fake}:{Path(sys.executable).parent}:/usr/bin:/bin"
+    if shutil.which("nvidia-smi", path=path):
+        pytest.skip("this machine has nvidia-smi, which is taken first")
+    done = check(str(tmp_path / "out"), path=path)
+    if done.returncode != 2 or "no ROCm device" not in done.stderr:
+        import torch
+
+        if torch.cuda.is_available() and torch.version.hip:
+            pytest.skip("this machine has a ROCm device")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "no ROCm device" in done.stderr and "torch is not a ROCm build" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_on_rocm_amd_smi_replaces_nvidia_smi_with_the_same_limits(tmp_path):
+    path = f"{fake_tool(tmp_path, 'amd-smi')}:{Path(shutil.which('bash')).parent}:/usr/bin:/bin"
+    if shutil.which("nvidia-smi", path=path):
+        pytest.skip("this machine has nvidia-smi, which is taken first")
+    for args in ((), ("--quick",)):
+        done = check("--plan", *args, path=path)
+        rows = [line.split() for line in done.stdout.splitlines()[1:-1]]
+        amd = {name: (int(e), int(lim)) for name, e, lim in rows}
+        nvidia = plan(*args)
+        assert "amd-smi" in amd and "nvidia-smi" not in amd
+        assert amd.pop("amd-smi") == nvidia.pop("nvidia-smi") and amd == nvidia
+        assert "(amd GPU tools found)" in done.stdout
+
+
 @pytest.mark.parametrize(
     "args, message",
     [(["--bogus"], "unknown option --bogus"), (["a", "b"], "one OUT_DIR only")],

@@ -246,3 +246,26 @@ def test_gpu_check_json_from_real_cpu_run_folders(tmp_path):
         {"name", "value", "unit", "floor", "verdict", "source"} <= f.keys() for f in doc["figures"]
     )
     assert "gpu check: FAIL" in done.stdout and "verdict" in done.stdout.splitlines()[0]
+
+
+def test_amd_floors_are_amds(fig):
+    """An MI300X's bf16 ceiling floor and 8192^3 floor are AMD's (dense MFMA runs well below
+    the peak clock), and tf32/fp8 are required where its arch has them."""
+    mi300x = find_row("AMD Instinct MI300X", "9.4")
+    ceiling = fig.ceiling_figures(None, mi300x, "not run")
+    assert "0.45 x" in by_name(ceiling)["bf16 ceiling (best median, quick search)"].floor
+    assert "0.75 x" in by_name(ceiling)["device copy bandwidth (read + write counted)"].floor
+    identity = {
+        "vendor": "amd",
+        "name": "AMD Instinct MI300X",
+        "compute_capability": "9.4",
+        "sm_count": 304,
+        "gcn_arch": "gfx942",
+    }
+    figures = by_name(fig.matmul_figures(None, "9.4", "not run", identity))
+    assert ">= 0.4 of spec" in figures["matmul bf16 8192x8192x8192"].floor
+    assert figures["matmul fp8 8192x8192x8192"].verdict == "MISSING"  # required on gfx942
+    assert (
+        ">= 0.5 of spec"
+        in by_name(fig.matmul_figures(None, "9.0", "not run"))["matmul bf16 8192x8192x8192"].floor
+    )

@@ -112,8 +112,8 @@ def test_fp32_runs_with_tf32_off_and_tf32_with_it_on():
 CPU = DeviceFacts("cpu", "cpu", CpuIdentity(None, "x86_64", frozenset(), 2, 2, None, "none"))
 
 
-def gpu(cc: str, vendor: str = "nvidia") -> DeviceFacts:
-    return DeviceFacts("cuda", "cuda:0", GpuIdentity(vendor, "some gpu", cc, 100))
+def gpu(cc: str, vendor: str = "nvidia", arch: str | None = None) -> DeviceFacts:
+    return DeviceFacts("cuda", "cuda:0", GpuIdentity(vendor, "some gpu", cc, 100, gcn_arch=arch))
 
 
 @pytest.mark.parametrize(
@@ -127,7 +127,12 @@ def gpu(cc: str, vendor: str = "nvidia") -> DeviceFacts:
         (gpu("9.0"), "fp8", "64x64x64", None),
         (gpu("9.0"), "fp8", "64x64x40", "multiples of 16"),
         (gpu("9.0"), "int8", "16x64x64", "M > 16"),
-        (gpu("9.4", "amd"), "fp8", "64x64x64", "e4m3fnuz"),
+        (gpu("9.4", "amd"), "fp8", "64x64x64", "gcn arch is unknown"),
+        (gpu("9.4", "amd", "gfx942"), "fp8", "64x64x64", None),  # e4m3fnuz
+        (gpu("9.4", "amd", "gfx942"), "tf32", "64x64x64", None),
+        (gpu("9.5", "amd", "gfx950"), "tf32", "64x64x64", "no TF32"),
+        (gpu("9.0", "amd", "gfx90a"), "fp8", "64x64x64", "no fp8"),
+        (gpu("7.0"), "tf32", "64x64x64", "8.0 or newer"),
     ],
 )
 def test_unsupported_reasons(facts, dtype, shape, expected):

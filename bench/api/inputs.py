@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.peaks.lookup import MATH_MODES
 
-POWER_NAMES = ("auto", "none", "nvml", "rapl")
+POWER_NAMES = ("auto", "none", "nvml", "amdsmi", "rapl")
 
 # Names a caller may use for a math mode besides the modes themselves; a torch.dtype maps
 # through its own name (torch.bfloat16 -> "bfloat16" -> "bf16").
@@ -119,9 +119,9 @@ def open_backend(device: Any) -> Any:
 def open_power(power: Any, facts: Any) -> tuple[Any, bool]:
     """(a bench.power PowerChoice, whether this call opened its source and must close it).
 
-    "auto" picks what `flopwatt run` picks: NVML on a CUDA device, RAPL on a CPU where its
-    counters are readable, else an estimate from the peak table's TDP (labelled `estimate`),
-    else none, with the reasons for each source skipped.
+    "auto" picks what `flopwatt run` picks: NVML on an NVIDIA GPU, amdsmi on an AMD GPU, RAPL
+    on a CPU where its counters are readable, else an estimate from the peak table's TDP
+    (labelled `estimate`), else none, with the reasons for each source skipped.
     """
     from bench.power import PowerChoice, open_power_source
     from bench.power.base import PowerUnavailable

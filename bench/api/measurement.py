@@ -223,8 +223,8 @@ def measure(
     max_time_s: wall-clock limit of the timing, warm-up included (default as the quick
         suite: 4 s on a CPU, 10 s on a GPU); it also caps the energy window (1 s on a CPU,
         5 s on a GPU).
-    power: "auto" (NVML on CUDA, RAPL on a CPU if readable, as `flopwatt run`), "none",
-        "nvml", "rapl", or an opened bench.power source.
+    power: "auto" (NVML on NVIDIA, amdsmi on AMD, RAPL on a CPU if readable, as
+        `flopwatt run`), "none", "nvml", "amdsmi", "rapl", or an opened bench.power source.
     baselines: folder holding <sku>/ceiling.json (default results/baselines) for
         frac_of_measured_peak.
 

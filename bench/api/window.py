@@ -23,7 +23,8 @@ class PowerWindow:
 
     energy_j and avg_power_w are None until the block ends, and afterwards when nothing could
     measure them; `reason` then says why. `source` names the sensor (nvml_energy_counter,
-    nvml_power_integral, rapl or estimate); `reason` also carries its caveat when it has one.
+    nvml_power_integral, amdsmi_energy_counter, amdsmi_power_integral, rapl or estimate);
+    `reason` also carries its caveat when it has one.
     """
 
     device: str

@@ -92,5 +92,8 @@ class Backend(Protocol):
     def facts(self) -> DeviceFacts:
         """Identity and other facts about the device."""
 
+    # Optional: `tuning_frozen()`, a context manager that keeps autotuning (ROCm's TunableOp)
+    # from running inside timed and energy windows; bench.measuring.timing uses it if present.
+
     def close(self) -> None:
         """Release buffers and handles."""

@@ -1,22 +1,35 @@
-"""CUDA backend: CUDA events as marks, a flush of twice the L2, CUDA graphs, NVML clocks.
+"""CUDA backend (and ROCm's, which reuses torch.cuda): events as marks, a flush of twice the
+last-level cache, CUDA/HIP graphs, clocks from NVML or amdsmi.
 
 Events are recorded on the current stream and read only after a synchronize(), so a round of
 samples costs one sync however many calls it holds. The cold-mode flush (bench.devices.flush)
 writes then reads twice the last-level cache (at least 256 MiB on AMD, whose Infinity Cache
 sits behind L2) and syncs, outside the timed interval. The device is matched to NVML by UUID,
 falling back to the PCI bus id, never by index, because CUDA_VISIBLE_DEVICES renumbers devices
-for torch but not for NVML.
+for torch but not for NVML. On ROCm (torch.version.hip set) the same holds for amdsmi,
+matched by BDF, UUID, then HIP id (bench.hardware.amdsmi); the clock is the lowest XCD clock,
+and TunableOp's tuning is frozen around timed windows (bench.devices.rocm).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from bench.devices import rocm
 from bench.devices.base import DeviceFacts, GpuIdentity, Unsupported
 from bench.devices.flush import CacheFlush, flush_size
+from bench.hardware.amdsmi import (
+    Amdsmi,
+    AmdsmiCallFailed,
+    AmdsmiDevice,
+    AmdsmiUnavailable,
+    open_amdsmi,
+)
 from bench.hardware.nvml import NvmlDevice, NvmlUnavailable, open_nvml
 
 # torch.cuda._sleep cycles queued after the flush's sync: ~25 us at 2 GHz, longer than the
@@ -42,6 +55,13 @@ def gpu_uuid(props: Any) -> str | None:
     return None if raw is None else str(raw)
 
 
+def gcn_arch(name: str | None) -> str | None:
+    """The architecture of HIP's gcnArchName without its feature flags:
+    "gfx942:sramecc+:xnack-" -> "gfx942"."""
+    arch = (name or "").split(":")[0].strip()
+    return arch or None
+
+
 class CudaBackend:
     """Backend for one CUDA (or ROCm) device."""
 
@@ -61,6 +81,9 @@ class CudaBackend:
         self._nvml_device: NvmlDevice | None = None
         self._nvml_reason: str | None = None
         self._nvml = None
+        self._amd: AmdsmiDevice | None = None
+        self._amd_reason: str | None = None
+        self._amdsmi: Amdsmi | None = None
         self._facts: DeviceFacts | None = None
 
     def torch_device(self) -> torch.device:
@@ -107,8 +130,27 @@ class CudaBackend:
             raise Unsupported(f"CUDA graph capture failed: {str(exc).splitlines()[0]}") from exc
         return graph.replay
 
+    def tuning_frozen(self) -> contextlib.AbstractContextManager[bool]:
+        """TunableOp tuning off for a timed window (bench.measuring.timing calls this)."""
+        return rocm.tuning_frozen(torch)
+
+    def _amd_handle(self) -> AmdsmiDevice | None:
+        """The amdsmi device for this torch device, opened once; None with a reason if none."""
+        if self._amd is None and self._amd_reason is None:
+            try:
+                self._amdsmi = open_amdsmi()
+                self._amd, _how, _notes = self._amdsmi.match(
+                    self.index, gpu_uuid(self._props), pci_bus_id(self._props), os.environ
+                )
+            except (AmdsmiUnavailable, AmdsmiCallFailed) as exc:
+                self._amd_reason = str(exc)
+        return self._amd
+
     def _nvml_handle(self) -> NvmlDevice | None:
         """The NVML device for this torch device, opened once; None with a reason if none."""
+        if self._vendor == "amd":
+            self._nvml_reason = "NVML describes NVIDIA GPUs; this one is AMD (amdsmi instead)"
+            return None
         if self._nvml_device is None and self._nvml_reason is None:
             try:
                 self._nvml = open_nvml()
@@ -134,6 +176,12 @@ class CudaBackend:
         return None, "; ".join(reasons) or "torch exposes neither UUID nor PCI bus id"
 
     def clock_hz(self) -> tuple[float | None, str]:
+        if self._vendor == "amd":
+            amd = self._amd_handle()
+            if amd is None:
+                return None, f"amdsmi unavailable: {self._amd_reason}"
+            value, reason = amd.min_gfx_clock_hz()
+            return value, "amdsmi lowest XCD gfx clock" if value is not None else str(reason)
         device = self._nvml_handle()
         if device is None:
             return None, f"NVML unavailable: {self._nvml_reason}"
@@ -154,13 +202,16 @@ class CudaBackend:
         props = self._props
         device = self._nvml_handle()
         max_clock = device.max_sm_clock_hz()[0] if device is not None else None
+        amd = self._amd_handle() if self._vendor == "amd" else None
+        if amd is not None:
+            max_clock = amd.clock_hz("GFX", "max_clk")[0]
         gcn = getattr(props, "gcnArchName", None)
         identity = GpuIdentity(
             vendor=self._vendor,
             name=torch.cuda.get_device_name(self.index),
             compute_capability=f"{props.major}.{props.minor}",
             sm_count=int(props.multi_processor_count),
-            gcn_arch=gcn.split(":")[0] if gcn else None,
+            gcn_arch=gcn_arch(gcn),
             max_sm_clock_hz=max_clock,
             memory_bytes=int(props.total_memory),
         )
@@ -177,6 +228,9 @@ class CudaBackend:
                 "flush_bytes": self._flush_size.nbytes,
                 "flush_source": self._flush_size.source,
                 "nvml_unavailable_reason": self._nvml_reason,
+                **(
+                    {"amdsmi_unavailable_reason": self._amd_reason} if self._vendor == "amd" else {}
+                ),
             },
         )
 
@@ -188,3 +242,7 @@ class CudaBackend:
             self._nvml.close()
             self._nvml = None
             self._nvml_device = None
+        if self._amdsmi is not None:
+            self._amdsmi.close()
+            self._amdsmi = None
+            self._amd = None

@@ -114,6 +114,9 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
     energy = power_setup.energy if power.available else None
     meta = _run_meta(plan, backend, policy, power_setup, job, len(cases))
     writer = job.writer(setup.out_parent / meta["run_id"], meta)
+    if job.ctx.is_root:
+        for note in meta.get("warnings", []):
+            err.print(f"flopwatt: warning: {note}", markup=False)
     link = link_peak(facts.identity)
 
     def peak_for(mode: str):
@@ -250,10 +253,43 @@ def _run_meta(
         "world_size": job.world_size,
         "launcher": job.ctx.source,
     }
+    meta.update(synthetic_marks(meta))
+    notes = run_warnings(meta["environment"], job.world_size)
+    if notes:
+        meta["warnings"] = notes
     if job.ctx.distributed:
         mine = {"device_facts": meta["device_facts"], "host": socket.gethostname()}
         meta["ranks"] = job.gather(mine)
     return meta
+
+
+def run_warnings(environment: dict[str, Any], world_size: int) -> list[str]:
+    """Conditions of the machine that make the figures of this run worse or not comparable."""
+    notes = []
+    rocm = bool((environment.get("software") or {}).get("torch_hip"))
+    numa = (environment.get("host") or {}).get("numa_balancing")
+    if rocm and world_size > 1 and numa:
+        notes.append(
+            "NUMA balancing is on (/proc/sys/kernel/numa_balancing = 1): AMD advises it off "
+            "for RCCL (sysctl kernel.numa_balancing=0); collective figures may be low and noisy"
+        )
+    spoof = (environment.get("env_vars") or {}).get("HSA_OVERRIDE_GFX_VERSION")
+    if spoof:
+        notes.append(
+            f"HSA_OVERRIDE_GFX_VERSION={spoof} makes ROCm treat the GPU as another arch: "
+            "kernels and peaks may not match the hardware"
+        )
+    return notes
+
+
+def synthetic_marks(meta: dict[str, Any]) -> dict[str, Any]:
+    """{"synthetic": True, "synthetic_reason": ...} when a test fake answered for the hardware
+    (the power source or the environment's amdsmi section says so), else nothing: numbers
+    from a fake must never pass for measurements."""
+    amdsmi = (meta.get("environment") or {}).get("amdsmi") or {}
+    reasons = [meta["power_source"].get("synthetic_reason"), amdsmi.get("synthetic_reason")]
+    known = list(dict.fromkeys(r for r in reasons if r))
+    return {"synthetic": True, "synthetic_reason": "; ".join(known)} if known else {}
 
 
 def _print_results(console: Any, writer: Any, power: Any, title: str) -> None:
@@ -261,6 +297,9 @@ def _print_results(console: Any, writer: Any, power: Any, title: str) -> None:
     console.print(summary_table(writer.results, title))
     console.print(power_line(power, writer.meta.get("idle")))
     console.print(ceiling_line(writer.meta.get("ceiling")))
+    if writer.meta.get("synthetic"):
+        reason = writer.meta.get("synthetic_reason")
+        console.print(f"SYNTHETIC, not a measurement: {reason}", markup=False)
     collectives = [r for r in writer.results if "collective" in r.identity.params]
     if collectives:
         console.print(nccl_tests_table(collectives))

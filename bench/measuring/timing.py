@@ -12,6 +12,9 @@ the per-case timeout ends it. Three sampling modes, chosen per case and recorded
 - graph: as hot, but the block is one CUDA-graph replay, for kernels of a few microseconds
   whose launch overhead would otherwise be measured instead of the kernel.
 
+Autotuning stays out of every timed and energy window: a backend that has it (ROCm's
+TunableOp) tunes a shape during the untimed first call and is frozen from then on.
+
 Every sample is kept; statistics are derived from them in bench.measuring.stats. measure_energy() is
 the separate energy phase that follows: back-to-back calls in a window the power source
 measures, so that flushes and warm-up never land in the joules.
@@ -19,6 +22,7 @@ measures, so that flushes and warm-up never land in the joules.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -263,6 +267,27 @@ def measure(
     fn()
     backend.synchronize()
     first_call_s = clock() - start
+    with tuning_frozen(backend):
+        return _measure_warm(fn, backend, policy, clock, before_each, start, first_call_s)
+
+
+def tuning_frozen(backend: Backend) -> contextlib.AbstractContextManager[object]:
+    """The backend's guard that keeps autotuning (ROCm's TunableOp) out of timed windows;
+    the untimed first call has tuned the case's shape by then. Optional on a backend."""
+    guard = getattr(backend, "tuning_frozen", None)
+    return guard() if guard is not None else contextlib.nullcontext()
+
+
+def _measure_warm(
+    fn: Callable[[], object],
+    backend: Backend,
+    policy: Policy,
+    clock: Clock,
+    before_each: Callable[[], object] | None,
+    start: float,
+    first_call_s: float,
+) -> Timings:
+    """measure() after its untimed first call: warm-up, mode choice, sampling rounds."""
     warm = warm_up(fn, backend, policy, first_call_s, clock)
     estimate = max(warm.per_call_estimate_s, 1e-9)
     mode, why = choose_mode(policy, backend, estimate)
@@ -424,6 +449,19 @@ def measure_energy(
     they leave is a few microseconds per 100 ms). The power window is always closed, so no
     sampler thread outlives it even when the kernel raises.
     """
+    with tuning_frozen(backend):
+        return _energy_phase(fn, backend, power, policy, per_call_s, clock)
+
+
+def _energy_phase(
+    fn: Callable[[], object],
+    backend: Backend,
+    power: PowerSource,
+    policy: EnergyPolicy,
+    per_call_s: float,
+    clock: Clock,
+) -> EnergyPhase:
+    """measure_energy() with autotuning frozen."""
     calls = max(1, int(policy.block_s / max(per_call_s, 1e-9)))
     edge_calls = max(1, int(policy.edge_block_s / max(per_call_s, 1e-9)))
     ramp_start = clock()

@@ -19,7 +19,7 @@ import math
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -202,7 +202,7 @@ def row_for(
     if isinstance(device, CpuIdentity):
         return None, "the peak table lists GPUs, not CPUs"
     try:
-        row = find_row(device.name, device.compute_capability, table)
+        row, _vf = _find_row_vf(device.name, device.compute_capability, table)
     except AmbiguousPeakError as exc:
         return None, str(exc)
     if row is None:
@@ -210,12 +210,16 @@ def row_for(
     return row, row.sku
 
 
+VF_SUFFIX = " vf"  # normalised (casefolded), as find_row compares names
+
+
 def find_row(
     name: str, compute_capability: str | None, table: Sequence[PeakRow] | None = None
 ) -> PeakRow | None:
     """The row whose match_names holds this exact (normalised) name and whose cc is equal.
 
-    Exact matching only: "NVIDIA L4" must never find the L40S row, nor "NVIDIA T400" the T4.
+    Exact matching only: "NVIDIA L4" must never find the L40S row, nor "NVIDIA T400" the T4;
+    the one exception is an SR-IOV virtual function's " VF" suffix, tried without it.
     Raises AmbiguousPeakError when two rows match, since picking one would be a silent guess.
     """
     rows = load_table() if table is None else table
@@ -230,7 +234,21 @@ def find_row(
     if len(hits) > 1:
         skus = ", ".join(repr(row.sku) for row in hits)
         raise AmbiguousPeakError(f"{name!r} (cc {cc}) matches several peak rows: {skus}")
+    if not hits and key.endswith(VF_SUFFIX):
+        # An SR-IOV guest's "AMD Instinct MI300X VF" is the whole physical GPU in a VM.
+        return find_row(key[: -len(VF_SUFFIX)], compute_capability, rows)
     return hits[0] if hits else None
+
+
+def _find_row_vf(
+    name: str, compute_capability: str | None, table: Sequence[PeakRow] | None
+) -> tuple[PeakRow | None, bool]:
+    """find_row, and whether the row was found only through the name's VF suffix."""
+    row = find_row(name, compute_capability, table)
+    exact = row is not None and any(
+        _normalise_name(n) == _normalise_name(name) for n in row.match_names
+    )
+    return row, row is not None and not exact
 
 
 def _gcn_base(gcn_arch: str | None) -> str | None:
@@ -418,18 +436,33 @@ def _derived_detail(
 def gpu_peak(gpu: GpuIdentity, math_mode: str, table: Sequence[PeakRow] | None = None) -> Peak:
     """Dense peak for this GPU: its datasheet row if the exact SKU is known, else derived."""
     _check_mode(math_mode)
-    row = find_row(gpu.name, gpu.compute_capability, table)
-    if row is not None and _gcn_conflict(gpu, row):
-        row = None
-    if row is not None:
-        return _datasheet_peak(gpu, row, math_mode)
-    return _derived_gpu_peak(gpu, math_mode)
+    row, vf = _find_row_vf(gpu.name, gpu.compute_capability, table)
+    conflict = _row_conflict(gpu, row) if row is not None else None
+    if row is not None and conflict is None:
+        peak = _datasheet_peak(gpu, row, math_mode)
+        if vf:
+            note = f"{gpu.name}: an SR-IOV virtual function, matched to {row.sku}"
+            peak = replace(peak, detail=f"{note} ; {peak.detail}")
+        return peak
+    peak = _derived_gpu_peak(gpu, math_mode)
+    if conflict is not None:
+        peak = replace(peak, detail=f"{conflict}; not used ; {peak.detail}")
+    return peak
 
 
-def _gcn_conflict(gpu: GpuIdentity, row: PeakRow) -> bool:
-    """An AMD name match on a different gfx arch is a different chip: do not use its row."""
+def _row_conflict(gpu: GpuIdentity, row: PeakRow) -> str | None:
+    """Why a name match is a different chip, or None. AMD rows are validated by gfx arch and
+    by CU count: a device with more CUs than the full part is not that part (a partition has
+    fewer, and is scaled)."""
     device, listed = _gcn_base(gpu.gcn_arch), _gcn_base(row.gcn_arch)
-    return device is not None and listed is not None and device != listed
+    if device is not None and listed is not None and device != listed:
+        return f"name matches {row.sku} but the device is {device}, the row {listed}"
+    amd = row.vendor.casefold() == "amd"
+    if amd and row.sm_count is not None and gpu.sm_count > row.sm_count:
+        return (
+            f"name matches {row.sku} but the device has {gpu.sm_count} CUs, the part {row.sm_count}"
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

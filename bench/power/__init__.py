@@ -1,8 +1,10 @@
-"""Power sources, chosen once by the CLI. bench/hardware/nvml.py is the only pynvml import.
+"""Power sources, chosen once by the CLI. bench/hardware/ holds the only pynvml and amdsmi
+imports.
 
 `auto` takes the best source the device has and records why it skipped the better ones:
-on CUDA NVML, then an estimate from the peak table's TDP; on a CPU RAPL, then an estimate
-from --tdp-w; else none. A source asked for by name that cannot work is an error.
+on an NVIDIA GPU NVML, on an AMD GPU (ROCm) amdsmi, then an estimate from the peak table's
+TDP; on a CPU RAPL, then an estimate from --tdp-w; else none. A source asked for by name
+that cannot work is an error.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from bench.power.null import NullPowerSource
 
 __all__ = ["POWER_CHOICES", "NullPowerSource", "PowerChoice", "PowerSource", "open_power_source"]
 
-POWER_CHOICES = ("auto", "nvml", "rapl", "estimate", "none")
+POWER_CHOICES = ("auto", "nvml", "amdsmi", "rapl", "estimate", "none")
 
 
 @dataclass
@@ -51,6 +53,10 @@ def _open(
         from bench.power.nvml_source import NvmlPowerSource
 
         return NvmlPowerSource.open(facts, environ)
+    if kind == "amdsmi":
+        from bench.power.amdsmi_source import AmdsmiPowerSource
+
+        return AmdsmiPowerSource.open(facts, environ)
     if kind == "rapl":
         if facts.kind != "cpu":
             raise PowerUnavailable("RAPL measures CPU packages; this run is on a GPU")
@@ -85,7 +91,9 @@ def open_power_source(
     environ = os.environ if environ is None else environ
     if choice != "auto":
         return PowerChoice(_open(choice, facts, tdp_w, environ, powercap), choice)
-    order = ("nvml", "estimate") if facts.kind == "cuda" else ("rapl", "estimate")
+    order = ("rapl", "estimate")
+    if isinstance(facts.identity, GpuIdentity):
+        order = ("amdsmi" if facts.identity.vendor == "amd" else "nvml", "estimate")
     skipped = []
     for kind in order:
         try:

@@ -13,6 +13,8 @@ from typing import Any, Protocol
 # energy_source labels stored with every result (docs/power.md).
 NVML_COUNTER = "nvml_energy_counter"
 NVML_INTEGRAL = "nvml_power_integral"
+AMDSMI_COUNTER = "amdsmi_energy_counter"
+AMDSMI_INTEGRAL = "amdsmi_power_integral"
 RAPL = "rapl"
 ESTIMATE = "estimate"
 
@@ -83,7 +85,7 @@ class PowerWindow(Protocol):
 class PowerSource(Protocol):
     """A source of energy readings for one device."""
 
-    name: str  # "nvml", "rapl", "estimate", "none"
+    name: str  # "nvml", "amdsmi", "rapl", "estimate", "none"
     available: bool  # False when the source cannot measure anything here
     reason: str | None  # why it is unavailable, or the caveat of an available one
 

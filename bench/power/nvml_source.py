@@ -78,15 +78,20 @@ def choose_energy(
     window_s: float,
     update_period_s: float | None,
     failure: str | None,
+    labels: tuple[str, str, str] = (NVML_COUNTER, NVML_INTEGRAL, "NVML"),
 ) -> tuple[float | None, str | None, str | None]:
     """(energy_j, energy_source, reason) for a window, by flopwatt's energy rules (docs/power.md).
+
+    `labels` are the counter's and the integral's energy_source and the library's name, so
+    that another library's source (amdsmi) follows the same rules under its own labels.
 
     Refuse windows shorter than the counter's update period and windows during which NVML
     failed; prefer the counter; fall back to the integral, labelled, when the counter did not
     advance or went backwards (a driver reload resets it); never report zero or negative.
     """
+    counter_label, integral_label, library = labels
     if failure is not None:
-        return None, None, f"NVML failed during the window: {failure}"
+        return None, None, f"{library} failed during the window: {failure}"
     if update_period_s is not None and window_s < update_period_s:
         return (
             None,
@@ -97,7 +102,7 @@ def choose_energy(
             ),
         )
     if counter_j is not None and counter_j > 0:
-        return counter_j, NVML_COUNTER, None
+        return counter_j, counter_label, None
     if counter_j is None:
         why = f"energy counter unavailable ({counter_reason})"
     elif counter_j < 0:
@@ -105,7 +110,7 @@ def choose_energy(
     else:
         why = "energy counter did not advance"
     if integral_j is not None and integral_j > 0:
-        return integral_j, NVML_INTEGRAL, f"{why}; sampled power integrated instead"
+        return integral_j, integral_label, f"{why}; sampled power integrated instead"
     return None, None, f"{why}, and no usable power samples"
 
 

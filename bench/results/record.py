@@ -156,7 +156,9 @@ class Energy:
     """The energy phase: back-to-back calls in a window the power source measured."""
 
     energy_j: float | None = None
-    energy_source: str | None = None  # nvml_energy_counter | nvml_power_integral | rapl | estimate
+    energy_source: str | None = (
+        None  # nvml_/amdsmi_energy_counter | _power_integral | rapl | estimate
+    )
     energy_reason: str | None = None  # why energy_j is None, or the caveat that applies
     energy_scope: str | None = None  # what the sensor covers
     window_s: float | None = None

@@ -8,9 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from bench.commands.health.device import Reads, open_device
+from bench.commands.health.device import Reads, checks_for, open_device
 from bench.commands.health.model import NA, PASS, Thresholds
-from bench.commands.health.nvml_checks import judge
 from bench.commands.health.probe import default_settings, measure_device
 from bench.devices import get_backend
 from bench.measuring.timing import Policy
@@ -26,19 +25,27 @@ def cuda():
 
 
 def test_nvml_answers_the_health_reads_of_this_gpu(cuda):
-    nvml, device, reason = open_device(cuda.facts())
+    """NVML on NVIDIA, amdsmi on AMD (the name stays: the same reads, the vendor's library)."""
+    facts = cuda.facts()
+    checks = checks_for(facts)
+    nvml, device, reason = open_device(facts)
     assert device is not None, reason
     try:
-        reads = Reads(device, None)
+        reads = Reads(device, None, checks)
         reads.read_idle()
         reads.read_load()
         reads.read_after()
-        rows = judge(cuda.label, reads.idle, reads.load, reads.after, reads.lost, Thresholds())
+        rows = checks.judge(
+            cuda.label, reads.idle, reads.load, reads.after, reads.lost, Thresholds()
+        )
     finally:
         nvml.close()
     by_name = {row.name: row for row in rows}
     assert by_name["gpu responds"].verdict == PASS
-    for name in ("pcie link generation", "pcie link width", "power limit", "temperature (idle)"):
+    temperature = "temperature (idle)"
+    if facts.identity.vendor == "amd":
+        temperature = "temperature hotspot (idle)"
+    for name in ("pcie link generation", "pcie link width", "power limit", temperature):
         assert by_name[name].verdict != NA, by_name[name]
     print("\n".join(f"{r.name}: {r.value} {r.verdict} ({r.reason})" for r in rows))
 

@@ -1,4 +1,5 @@
-"""The real NVML power path on a GPU. Skipped without one; scripts/gpu-check.sh runs it."""
+"""The real NVML (or, on ROCm, amdsmi) power path on a GPU. Skipped without one;
+scripts/gpu-check.sh runs it."""
 
 import threading
 
@@ -10,17 +11,25 @@ from bench.execution.runner import run_case
 from bench.measuring.timing import EnergyPolicy, Policy, measure_energy
 from bench.peaks.lookup import find_row, resolve_peak
 from bench.power import open_power_source
-from bench.power.base import NVML_COUNTER
+from bench.power.base import AMDSMI_COUNTER, NVML_COUNTER
 from bench.power.idle import measure_idle
 from kernels import matmul
 
 pytestmark = pytest.mark.gpu
 
 
+def counter_label():
+    import torch
+
+    return AMDSMI_COUNTER if torch.version.hip else NVML_COUNTER
+
+
 @pytest.fixture(scope="module")
 def cuda_and_power():
+    import torch
+
     backend = get_backend("cuda")
-    choice = open_power_source("nvml", backend.facts())
+    choice = open_power_source("amdsmi" if torch.version.hip else "nvml", backend.facts())
     yield backend, choice.source
     choice.source.close()
     backend.close()
@@ -37,7 +46,7 @@ def test_counter_update_period_and_idle_power_are_plausible(cuda_and_power):
     period = power.update_period_s()
     assert period is not None and 0.001 < period < 1.0
     idle = measure_idle(power, 2.0)
-    assert idle.energy_source == NVML_COUNTER and idle.power_w > 0
+    assert idle.energy_source == counter_label() and idle.power_w > 0
     tdp = tdp_of(backend)
     if tdp:
         assert idle.power_w < tdp
@@ -61,7 +70,7 @@ def test_bf16_matmul_energy_counter_and_integral_agree(cuda_and_power):
         ),
     )
     r = out.result
-    assert r.identity.status == "ok" and r.energy.energy_source == NVML_COUNTER, (
+    assert r.identity.status == "ok" and r.energy.energy_source == counter_label(), (
         r.energy.energy_reason
     )
     assert r.energy.ops_per_j is not None and r.energy.ops_per_j > 0, r.energy.energy_reason

@@ -5,9 +5,10 @@ remapping, a GPU 12% slower than its neighbours, silent data corruption), and on
 drags every collective of its node down to it. `flopwatt health` answers from what flopwatt
 already measures, the way DCGM diagnostics and Meta's GCM do:
 
-- NVML checks per GPU (bench.commands.health.nvml_checks): PCIe link, ECC counts, remapped rows and
-  retired pages, NVLink state and errors, power limit, persistence, temperature and
-  clock-event reasons;
+- NVML checks per GPU (bench.commands.health.nvml_checks): PCIe link, ECC counts, remapped
+  rows and retired pages, NVLink state and errors, power limit, persistence, temperature and
+  clock-event reasons; on AMD GPUs amdsmi's (bench.commands.health.amdsmi_checks): PCIe
+  link, ECC, XGMI links, power cap, hotspot and HBM temperature, lowest XCD clock, throttling;
 - performance per GPU, all GPUs at once, one rank each (bench.commands.health.probe): a fixed matmul
   and a memory copy, and an allreduce across the ranks, compared with the median of the
   device's peers and with the SKU's blessed baseline (bench.commands.health.fleet);

@@ -12,10 +12,11 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import replace
+from types import ModuleType
 from typing import Any
 
+from bench.commands.health import amdsmi_checks, nvml_checks
 from bench.commands.health.model import FAIL, JOB, NA, PASS, Check, DeviceRecord, Thresholds, na
-from bench.commands.health.nvml_checks import judge, read_after, read_idle, read_load, unavailable
 from bench.commands.health.probe import (
     Canary,
     Measured,
@@ -27,13 +28,41 @@ from bench.devices.base import Backend, GpuIdentity
 from bench.execution.context import CaseContext
 from bench.execution.job import Job
 from bench.execution.outcome import CaseOutcome, first_line
-from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
+from bench.hardware.amdsmi import Amdsmi, AmdsmiCallFailed, AmdsmiUnavailable, open_amdsmi
+from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlUnavailable, open_nvml
 
 
-def open_device(facts: Any) -> tuple[Nvml | None, NvmlDevice | None, str]:
-    """NVML and this rank's GPU in it (matched by UUID or bus id), or why there is none."""
+def checks_for(facts: Any) -> ModuleType:
+    """The telemetry checks of this device: amdsmi's on an AMD GPU, NVML's otherwise."""
+    identity = facts.identity
+    amd = isinstance(identity, GpuIdentity) and identity.vendor == "amd"
+    return amdsmi_checks if amd else nvml_checks
+
+
+def open_amd_device(facts: Any) -> tuple[Amdsmi | None, Any, str]:
+    """amdsmi and this rank's AMD GPU in it (by BDF, UUID, HIP id), or why there is none."""
+    try:
+        smi = open_amdsmi()
+    except AmdsmiUnavailable as exc:
+        return None, None, str(exc)
+    extra = facts.extra
+    try:
+        device, how, _ = smi.match(
+            int(extra.get("index", 0)), extra.get("uuid"), extra.get("pci_bus_id"), os.environ
+        )
+    except AmdsmiUnavailable as exc:
+        return smi, None, str(exc)
+    except AmdsmiCallFailed as exc:
+        return smi, None, f"lost at start: {exc}"
+    return smi, device, how
+
+
+def open_device(facts: Any) -> tuple[Any, Any, str]:
+    """NVML (or amdsmi on AMD) and this rank's GPU in it, or why there is none."""
     if not isinstance(facts.identity, GpuIdentity):
         return None, None, f"the device is a {facts.kind}: NVML checks need an NVIDIA GPU"
+    if facts.identity.vendor == "amd":
+        return open_amd_device(facts)
     from bench.devices.environment import match_device
 
     try:
@@ -48,10 +77,10 @@ def open_device(facts: Any) -> tuple[Nvml | None, NvmlDevice | None, str]:
 
 
 class Reads:
-    """The three NVML reads of one device and whether it was lost on the way."""
+    """The three telemetry reads of one device and whether it was lost on the way."""
 
-    def __init__(self, device: NvmlDevice | None, lost: str | None) -> None:
-        self.device, self.lost = device, lost
+    def __init__(self, device: Any, lost: str | None, checks: ModuleType = nvml_checks) -> None:
+        self.device, self.lost, self.checks = device, lost, checks
         self.idle: dict[str, Any] = {}
         self.load: dict[str, Any] = {}
         self.after: dict[str, Any] = {}
@@ -62,26 +91,28 @@ class Reads:
 
     def read_idle(self) -> None:
         if self.usable:
-            self.idle, self.lost = read_idle(self.device)  # type: ignore[arg-type]
+            self.idle, self.lost = self.checks.read_idle(self.device)
 
     def read_load(self) -> None:
         if self.usable:
-            self.load, self.lost = read_load(self.device)  # type: ignore[arg-type]
+            self.load, self.lost = self.checks.read_load(self.device)
 
     def read_after(self) -> None:
         if self.usable:
-            self.after, self.lost = read_after(self.device, self.idle)  # type: ignore[arg-type]
+            self.after, self.lost = self.checks.read_after(self.device, self.idle)
 
     def as_dict(self) -> dict[str, Any]:
         """The raw readings, [value, reason] each, for run.json."""
         return {"idle": self.idle, "load": self.load, "after": self.after, "lost": self.lost}
 
 
-def gpu_count_row(nvml: Nvml | None, reason: str, expect: int | None) -> Check:
+def gpu_count_row(nvml: Nvml | Amdsmi | None, reason: str, expect: int | None) -> Check:
     """How many GPUs the driver sees on this node, against --expect-gpus or CUDA's count."""
     name = "gpu count"
     if nvml is None:
         return na(JOB, name, reason)
+    if isinstance(nvml, Amdsmi):
+        return _amd_count_row(nvml, expect)
     count, why = nvml.device_count_reading()
     if count is None:
         return na(JOB, name, str(why))
@@ -99,6 +130,34 @@ def gpu_count_row(nvml: Nvml | None, reason: str, expect: int | None) -> Check:
         why = f"NVML sees {count} GPUs and CUDA {cuda}: one is listed but unusable"
         return Check(JOB, name, count, f"{cuda} (CUDA's count)", FAIL, why)
     return Check(JOB, name, count, f"{cuda} (CUDA's count)", PASS, "NVML and CUDA agree")
+
+
+def _amd_count_row(smi: Amdsmi, expect: int | None) -> Check:
+    """gpu_count_row for amdsmi, which like NVML sees every GPU whatever the *_VISIBLE_DEVICES."""
+    name = "gpu count"
+    try:
+        count = len(smi.devices())
+    except AmdsmiUnavailable as exc:
+        return na(JOB, name, str(exc))
+    if expect is not None:
+        verdict = PASS if count == expect else FAIL
+        why = "as expected" if count == expect else "a GPU is missing or extra: off the bus?"
+        return Check(JOB, name, count, f"{expect} (--expect-gpus)", verdict, why)
+    hidden = [
+        v
+        for v in ("HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES")
+        if os.environ.get(v) is not None
+    ]
+    if hidden:
+        why = f"{hidden[0]} hides GPUs from HIP: give --expect-gpus N to check"
+        return Check(JOB, name, count, "--expect-gpus N", NA, why)
+    import torch
+
+    hip = torch.cuda.device_count()
+    if count != hip:
+        why = f"amdsmi sees {count} GPUs and HIP {hip}: one is listed but unusable"
+        return Check(JOB, name, count, f"{hip} (HIP's count)", FAIL, why)
+    return Check(JOB, name, count, f"{hip} (HIP's count)", PASS, "amdsmi and HIP agree")
 
 
 def _allreduce(
@@ -167,7 +226,8 @@ def check_device(
     facts = backend.facts()
     label = backend.label
     nvml, device, reason = open_device(facts)
-    reads = Reads(device, reason if reason.startswith("lost") else None)
+    checks = checks_for(facts)
+    reads = Reads(device, reason if reason.startswith("lost") else None, checks)
     try:
         reads.read_idle()
         try:
@@ -181,16 +241,20 @@ def check_device(
         job_outcome, skip = _allreduce(job, backend, settings, _unfit(reads, measured), limit_s)
         reads.read_after()
         if reads.device is None and reads.lost is None:
-            rows = unavailable(label, reason)
+            rows = checks.unavailable(label, reason)
         else:
-            rows = judge(label, reads.idle, reads.load, reads.after, reads.lost, thresholds)
+            rows = checks.judge(label, reads.idle, reads.load, reads.after, reads.lost, thresholds)
         rows += measured.rows
         if job.ctx.local_rank == 0:
             count = gpu_count_row(nvml, reason, expect_gpus)
             count.reason = f"{socket.gethostname()}: {count.reason}"
             rows.append(count)
-        versions = library_versions(facts, nvml.driver_version() if nvml else None)
-        versions["cuda_driver"] = nvml.cuda_driver_version() if nvml else None
+        if isinstance(nvml, Amdsmi):
+            versions = library_versions(facts, reads.idle.get("driver", (None, None))[0])
+            versions["cuda_driver"] = None
+        else:
+            versions = library_versions(facts, nvml.driver_version() if nvml else None)
+            versions["cuda_driver"] = nvml.cuda_driver_version() if nvml else None
         versions["vbios"] = reads.idle.get("vbios", (None, None))[0]
         if nvml is None or reads.device is None:
             versions["nvml_reason"] = reason

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.commands.health.amdsmi_checks import CHECK_NAMES as AMD_CHECK_NAMES
 from bench.commands.health.baseline import load_refs
 from bench.commands.health.device import check_device, failed_record
 from bench.commands.health.fleet import (
@@ -50,6 +51,7 @@ from bench.results.record import CaseResult, RunWriter, leaves_of, write_health
 
 ORDER = (
     *CHECK_NAMES,
+    *(name for name in AMD_CHECK_NAMES if name not in CHECK_NAMES),
     "device runs work",
     "matmul known answer",
     "matmul vs peers",
