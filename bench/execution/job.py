@@ -20,6 +20,8 @@ from bench.execution.ranks import SINGLE, DistContext, ProcessGroup, RankFailure
 from bench.results.record import CaseResult, RunWriter
 
 EXIT_RANK_FAILURE = 3
+# After a collective failed: how long the ranks still alive get to meet, naming a hung one.
+LATE_RANK_LIMIT_S = 30.0
 
 
 class NullWriter:
@@ -97,9 +99,9 @@ class Job:
             raise RankFailure(f"rank 0 did not send {what} within {limit_s:g} s (dead or hung)")
         return json.loads(text)
 
-    def meet(self, what: str) -> None:
+    def meet(self, what: str, limit_s: float | None = None) -> None:
         if self.group is not None and self.ctx.distributed:
-            self.group.meet(what)
+            self.group.meet(what, limit_s)
 
     def lost_ranks(self, wait_s: float = 0.0) -> RankFailure | None:
         """A RankFailure naming the peers whose process died, or None when none did (or none
@@ -111,6 +113,15 @@ class Job:
         while not (dead := self.group.dead_peers()) and time.monotonic() < deadline:
             time.sleep(0.02)
         return RankFailure(describe_dead(dead, self.group.peers)) if dead else None
+
+    def late_ranks(self, what: str) -> RankFailure | None:
+        """After a collective failed with no peer dead: one more meeting, which names a rank
+        that is alive but hung (stopped, stuck in a kernel); None when every rank arrives."""
+        try:
+            self.meet(what, LATE_RANK_LIMIT_S)
+        except RankFailure as exc:
+            return exc if exc.names_ranks else None
+        return None
 
     def check_same_plan(self, args: dict[str, Any]) -> None:
         if self.group is not None and self.ctx.distributed:

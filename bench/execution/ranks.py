@@ -28,7 +28,12 @@ DEFAULT_MASTER_PORT = "29500"
 
 
 class RankFailure(RuntimeError):
-    """Some ranks did not reach a meeting point in time; the message names them."""
+    """The job lost a rank. `names_ranks`: the message already says which (a meeting's
+    verdict); otherwise only that a collective failed, and the caller may try to find out."""
+
+    def __init__(self, message: str, names_ranks: bool = False) -> None:
+        super().__init__(message)
+        self.names_ranks = names_ranks
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,7 @@ class ProcessGroup:
         """The other ranks on this host whose process has exited."""
         return [r for r, who in enumerate(self.peers) if r != self.ctx.rank and is_gone(who)]
 
-    def meet(self, what: str) -> None:
+    def meet(self, what: str, limit_s: float | None = None) -> None:
         """All ranks reach this point within the timeout, or RankFailure naming who did not.
 
         Built on the job's key-value store rather than a collective: every rank posts an
@@ -134,6 +139,8 @@ class ProcessGroup:
         self._meetings += 1
         key = f"flopwatt/meet/{self._meetings}"
         limit = self.timeout.total_seconds()
+        if limit_s is not None:
+            limit = min(limit, limit_s)
         late = f"did not reach {what} within {limit:g} s (dead or hung)"
         try:
             store = distributed_c10d._get_default_store()
@@ -142,14 +149,15 @@ class ProcessGroup:
                 missing = _wait_for_ranks(store, key, self.ctx.world_size, limit)
                 store.set(f"{key}/verdict", ",".join(map(str, missing)) or "go")
             else:
-                store.wait([f"{key}/verdict"], self.timeout)
+                store.wait([f"{key}/verdict"], datetime.timedelta(seconds=limit))
                 verdict = store.get(f"{key}/verdict").decode()
                 missing = [] if verdict == "go" else [int(r) for r in verdict.split(",")]
         except (RuntimeError, ValueError) as exc:  # the store itself is gone or timed out
             raise RankFailure(f"rank 0 {late}: {_first_line(exc)}") from exc
         if missing:
             ranks = ", ".join(map(str, missing))
-            raise RankFailure(f"rank{'s' if len(missing) > 1 else ''} {ranks} {late}")
+            plural = "s" if len(missing) > 1 else ""
+            raise RankFailure(f"rank{plural} {ranks} {late}", names_ranks=True)
 
     def post(self, what: str, text: str) -> None:
         """Leave this rank's text under `what` in the job's store (see collect)."""

@@ -132,6 +132,7 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
+    where = "the start of the run"  # the last meeting point passed, to name a hung rank
     try:
         with EventProgress(*columns, console=err) as progress:
             task = progress.add_task("idle baseline", total=len(cases))
@@ -156,7 +157,8 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
                 label = f"{case.kernel} {case.label()} {case.dtype}"
                 progress.update(task, description=label)
                 case_id = safe_name(f"{index:04d}-{case.kernel}-{case.dtype}-{case.label()}")
-                job.meet(f"case {case_id}")
+                where = f"case {case_id}"
+                job.meet(where)
                 kernel = get_kernel(case.kernel)
                 outcome = run_case(
                     case,
@@ -194,6 +196,8 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the launcher's SIGTERM is on its way
         status, code = "rank_failure", EXIT_RANK_FAILURE
         lost = job.lost_ranks(wait_s=LOST_RANK_GRACE_S)
+        if lost is None and not exc.names_ranks:
+            lost = job.late_ranks(f"{where}, after a failed collective,")
         err.print(f"flopwatt: error: {lost or exc}; rank {job.ctx.rank} stops", markup=False)
     finally:
         # A rank of a failed job keeps ignoring SIGTERM until it exits: the launcher sends one
