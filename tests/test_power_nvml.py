@@ -16,7 +16,8 @@ from fake_pynvml import (
 
 from bench.devices.base import DeviceFacts, GpuIdentity
 from bench.power.base import NVML_COUNTER, NVML_INTEGRAL, PowerUnavailable
-from bench.power.nvml_source import NvmlPowerSource, choose_energy, visible_device_target
+from bench.power.counter_energy import choose_energy
+from bench.power.nvml_source import NvmlPowerSource, visible_device_target
 
 UUIDS = [f"GPU-{i}{i}{i}{i}0000-1111-2222-3333-444444444444" for i in range(4)]
 

@@ -35,7 +35,7 @@ from bench.power.base import (
     PowerSample,
     PowerUnavailable,
 )
-from bench.power.nvml_source import choose_energy
+from bench.power.counter_energy import choose_energy, counter_delta
 from bench.power.sampler import DEFAULT_RATE_HZ, Sampler, probe_update_period, trapezoid_energy
 
 SCOPE = "GPU socket (amdsmi)"
@@ -120,7 +120,7 @@ class AmdsmiWindow:
             counter_end = self._source.counter_reading()
         except AmdsmiCallFailed as exc:
             counter_end, failure = (None, str(exc)), failure or str(exc)
-        counter_j, counter_reason = _delta(self._counter_start, counter_end)
+        counter_j, counter_reason = counter_delta(self._counter_start, counter_end)
         if counter_j is None and self._counter_start[0] is not None:
             failure = failure or f"energy accumulator stopped answering ({counter_reason})"
         if self._source.counter_faults != self._faults_at_start:
@@ -149,16 +149,6 @@ class AmdsmiWindow:
             samples=samples,
             scope=self._source.scope,
         )
-
-
-def _delta(
-    start: tuple[float | None, str | None], end: tuple[float | None, str | None]
-) -> tuple[float | None, str | None]:
-    if start[0] is None:
-        return None, start[1]
-    if end[0] is None:
-        return None, end[1]
-    return end[0] - start[0], None
 
 
 class AmdsmiPowerSource:

@@ -16,12 +16,11 @@ from typing import Any
 from bench.devices.base import DeviceFacts
 from bench.hardware.nvml import Nvml, NvmlCallFailed, NvmlDevice, NvmlUnavailable, open_nvml
 from bench.power.base import (
-    NVML_COUNTER,
-    NVML_INTEGRAL,
     EnergyReading,
     PowerSample,
     PowerUnavailable,
 )
+from bench.power.counter_energy import choose_energy, counter_delta
 from bench.power.sampler import DEFAULT_RATE_HZ, Sampler, probe_update_period, trapezoid_energy
 
 SCOPE = "GPU board (NVML)"
@@ -71,49 +70,6 @@ def match_device(
     raise PowerUnavailable("; ".join(reasons))
 
 
-def choose_energy(
-    counter_j: float | None,
-    counter_reason: str | None,
-    integral_j: float | None,
-    window_s: float,
-    update_period_s: float | None,
-    failure: str | None,
-    labels: tuple[str, str, str] = (NVML_COUNTER, NVML_INTEGRAL, "NVML"),
-) -> tuple[float | None, str | None, str | None]:
-    """(energy_j, energy_source, reason) for a window, by flopwatt's energy rules (docs/power.md).
-
-    `labels` are the counter's and the integral's energy_source and the library's name, so
-    that another library's source (amdsmi) follows the same rules under its own labels.
-
-    Refuse windows shorter than the counter's update period and windows during which NVML
-    failed; prefer the counter; fall back to the integral, labelled, when the counter did not
-    advance or went backwards (a driver reload resets it); never report zero or negative.
-    """
-    counter_label, integral_label, library = labels
-    if failure is not None:
-        return None, None, f"{library} failed during the window: {failure}"
-    if update_period_s is not None and window_s < update_period_s:
-        return (
-            None,
-            None,
-            (
-                f"window {window_s:.3f} s is shorter than the energy counter's "
-                f"update period {update_period_s:.3f} s"
-            ),
-        )
-    if counter_j is not None and counter_j > 0:
-        return counter_j, counter_label, None
-    if counter_j is None:
-        why = f"energy counter unavailable ({counter_reason})"
-    elif counter_j < 0:
-        why = "energy counter went backwards (driver reload?)"
-    else:
-        why = "energy counter did not advance"
-    if integral_j is not None and integral_j > 0:
-        return integral_j, integral_label, f"{why}; sampled power integrated instead"
-    return None, None, f"{why}, and no usable power samples"
-
-
 class NvmlWindow:
     """One open window: counters read at start, the sampler running until stop()."""
 
@@ -159,7 +115,7 @@ class NvmlWindow:
         except NvmlCallFailed as exc:
             counter_end, throttle_end = (None, str(exc)), {}
             failure = failure or str(exc)
-        counter_j, counter_reason = _delta(self._counter_start, counter_end)
+        counter_j, counter_reason = counter_delta(self._counter_start, counter_end)
         if counter_j is None and self._counter_start[0] is not None:
             failure = failure or f"energy counter stopped answering ({counter_reason})"
         integral = trapezoid_energy(
@@ -184,16 +140,6 @@ class NvmlWindow:
             throttle_time_s=throttle,
             scope=self._source.scope,
         )
-
-
-def _delta(
-    start: tuple[float | None, str | None], end: tuple[float | None, str | None]
-) -> tuple[float | None, str | None]:
-    if start[0] is None:
-        return None, start[1]
-    if end[0] is None:
-        return None, end[1]
-    return end[0] - start[0], None
 
 
 class NvmlPowerSource:
