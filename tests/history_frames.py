@@ -132,3 +132,16 @@ def environment_frame(runs: pd.DataFrame, changes: dict[str, dict[str, str]] | N
         env.update((changes or {}).get(run_id, {}))
         rows += [(run_id, k, v) for k, v in env.items()]
     return pd.DataFrame(rows, columns=list(ENVIRONMENT_COLUMNS))
+
+
+def write_history(root, cases: pd.DataFrame, runs: pd.DataFrame, environment: pd.DataFrame):
+    """One parquet file per run per table under root/{runs,cases,environment}/, the layout
+    bench.history.query reads (a real history, written without the store's markers)."""
+    from pathlib import Path
+
+    root = Path(root)
+    for table, frame in (("runs", runs), ("cases", cases), ("environment", environment)):
+        (root / table).mkdir(parents=True, exist_ok=True)
+        for run_id, part in frame.groupby("run_id", sort=False):
+            part.to_parquet(root / table / f"{run_id}.parquet", index=False)
+    return root

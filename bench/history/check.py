@@ -1,0 +1,282 @@
+"""`history check` without the command line: which runs to judge, what to read for them, and
+the verdicts, change points and attributions that come out (bench.history.verdicts,
+changepoints, attribution).
+
+Only the last LOOKBACK_DAYS before the earliest judged run are read: 20 eligible nightly runs
+fit in it with room for ineligible nights, and the change-point detector sees two months.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.history import attribution, changepoints, verdicts
+from bench.history.verdicts import INCONCLUSIVE, REGRESSION, STATES, WARN
+
+LOOKBACK_DAYS = 60
+EXIT_OK, EXIT_REGRESSION = 0, 1  # as `compare`; bad input is 2 (bench.cli)
+NAGIOS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
+VERDICT_FIELDS = (
+    "value",
+    "baseline",
+    "change",
+    "change_low",
+    "change_high",
+    "threshold",
+    "sigma",
+    "n",
+    "state",
+)
+
+
+@dataclass
+class CheckResult:
+    """What `history check` found: one verdict per judged (run, case) and the evidence."""
+
+    history: str
+    judged_runs: list[str]
+    verdicts: list[dict[str, Any]]
+    change_points: list[changepoints.ChangePoint] = field(default_factory=list)
+    attributions: list[attribution.Attribution] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for v in self.verdicts:
+            out[v["state"]] += 1
+        return out
+
+    def testbeds_with(self, state: str) -> set[str]:
+        return {v["testbed"] for v in self.verdicts if v["state"] == state}
+
+    def exit_code(self) -> int:
+        """1 when a case regressed, else 0 (warnings and improvements do not fail)."""
+        return EXIT_REGRESSION if self.counts()[REGRESSION] else EXIT_OK
+
+    def nagios(self) -> tuple[int, str]:
+        """The monitoring convention: (0 OK | 1 WARNING | 2 CRITICAL | 3 UNKNOWN, status)."""
+        counts = self.counts()
+        judged = sum(counts.values()) - counts[INCONCLUSIVE]
+        if counts[REGRESSION]:
+            where = len(self.testbeds_with(REGRESSION))
+            code, text = 2, f"{_n(counts[REGRESSION], 'regression')} on {_n(where, 'testbed')}"
+        elif counts[WARN]:
+            where = len(self.testbeds_with(WARN))
+            code, text = 1, f"{_n(counts[WARN], 'warning')} on {_n(where, 'testbed')}"
+        elif judged:
+            code, text = (
+                0,
+                f"{judged} cases ok on {len({v['testbed'] for v in self.verdicts})} testbeds",
+            )
+        else:
+            code, text = 3, f"nothing could be judged ({counts[INCONCLUSIVE]} inconclusive)"
+        perf = " ".join(f"{k}={n}" for k, n in counts.items())
+        perf += f" changepoints={len(self.change_points)}"
+        return code, f"FLOPWATT {NAGIOS[code]} - {text} | {perf}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "history": self.history,
+            "judged_runs": self.judged_runs,
+            "counts": self.counts(),
+            "exit_code": self.exit_code(),
+            "verdicts": self.verdicts,
+            "change_points": [c.as_dict() for c in self.change_points],
+            "attributions": [a.as_dict() for a in self.attributions],
+            "warnings": self.warnings,
+        }
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def run_check(
+    history: Path,
+    testbeds: Sequence[str] | None = None,
+    since: datetime | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> CheckResult:
+    """Judge the latest run of each testbed (or every run since `since`)."""
+    from bench.history.query import check_history, load_cases, load_runs
+
+    warnings: list[str] = []
+    note = warn or warnings.append
+    check_history(history)
+    runs = load_runs(history, warn=note)
+    if runs.empty:
+        raise UsageError(f"{history}: the history holds no runs yet")
+    _check_testbeds(runs, testbeds)
+    mine = runs[runs["testbed"].isin(testbeds)] if testbeds else runs
+    judged = _judged_runs(mine, since)
+    result = CheckResult(str(history), sorted(judged["run_id"]), [], warnings=warnings)
+    if judged.empty:
+        return result
+    skus = dict(zip(runs["testbed"], runs["sku"].fillna("?"), strict=True))
+    scope = _with_peers(runs, judged, skus) if testbeds else None
+    start = judged["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
+    frame = verdicts.judge(load_cases(history, since=start, testbeds=scope, warn=note))
+    rows = frame.index[frame["run_id"].isin(result.judged_runs)]
+    result.verdicts = [_verdict(frame, r) for r in rows]
+    series = frame.loc[rows, "series"].unique()
+    result.change_points = changepoints.find(frame, series, since)
+    result.attributions = _attribute(history, frame, rows, result, (runs, skus))
+    result.verdicts.sort(key=lambda v: (-STATES.index(v["state"]), v["testbed"], v["case_key"]))
+    return result
+
+
+def _check_testbeds(runs: Any, testbeds: Sequence[str] | None) -> None:
+    known = set(runs["testbed"])
+    unknown = [t for t in testbeds or () if t not in known]
+    if unknown:
+        some = ", ".join(sorted(known)[:3])
+        raise UsageError(
+            f"unknown testbed {unknown[0]!r}: the history has {len(known)} testbeds ({some}, ...)"
+        )
+
+
+def _judged_runs(runs: Any, since: datetime | None) -> Any:
+    if since is not None:
+        return runs[runs["started_at"] >= since]
+    latest = runs.groupby("testbed")["started_at"].transform("max")
+    return runs[runs["started_at"] == latest].drop_duplicates("testbed")
+
+
+def _with_peers(runs: Any, judged: Any, skus: dict[str, str]) -> list[str]:
+    """The judged testbeds and every testbed of the same SKU (their peers)."""
+    wanted = {skus[t] for t in judged["testbed"]}
+    return sorted(t for t, s in skus.items() if s in wanted)
+
+
+def _verdict(frame: Any, row: int) -> dict[str, Any]:
+    """One judged (run, case) as plain values, with the reason in words."""
+    r = frame.loc[row]
+    metric = str(r["metric"])
+    out: dict[str, Any] = {
+        "testbed": r["testbed"],
+        "run_id": r["run_id"],
+        "started_at": r["started_at"].isoformat(),
+        "case_key": r["case_key"],
+        "case_label": r["case_label"],
+        "family": r["family"],
+        "state": str(r["state"]),
+        "metric": metric,
+        "rate_metric": "busbw_bytes_per_s" if r["family"] == "collective" else "achieved_ops_per_s",
+        "ineligible": r["ineligible"] if isinstance(r["ineligible"], str) else None,
+    }
+    for m in verdicts.METRICS:
+        out[m.name] = {f: _plain(r[f"{m.name}.{f}"]) for f in VERDICT_FIELDS}
+        first, last = r[f"{m.name}.first_bad_row"], r[f"{m.name}.last_good_row"]
+        out[m.name]["first_bad_run"] = frame["run_id"].iat[first] if first >= 0 else None
+        out[m.name]["last_good_run"] = frame["run_id"].iat[last] if last >= 0 else None
+    out["reason"] = reason(out)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able: NaN and NA are None, numpy scalars are Python numbers."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    return None if isinstance(value, float) and value != value else value
+
+
+def reason(v: dict[str, Any]) -> str:
+    """The verdict in one line: what moved, by how much, against what."""
+    m = v[v["metric"]]
+    name = (
+        "ops/J"
+        if v["metric"] == "ops_per_j"
+        else "busbw"
+        if v["family"] == "collective"
+        else "rate"
+    )
+    if v["state"] == INCONCLUSIVE:
+        if v["ineligible"]:
+            return f"the run is not eligible: {v['ineligible']}"
+        if m["value"] is None:
+            return f"no {name} recorded"
+        return f"{m['n']} eligible runs before it, {verdicts.MIN_BASELINE_RUNS} needed"
+    if m["change"] is None:
+        return f"no {name} recorded"
+    text = (
+        f"{name} {m['change']:+.1%} vs the median of {m['n']} runs (threshold {m['threshold']:.1%})"
+    )
+    if m["first_bad_run"] and v["state"] != "ok":
+        text += f"; since {m['first_bad_run']}"
+    return text
+
+
+def _attribute(
+    history: Path, frame: Any, rows: Any, result: CheckResult, runs_skus: tuple[Any, dict]
+) -> list[attribution.Attribution]:
+    """Environment diff and peers for each regression and each change point."""
+    from bench.history.query import load_environment
+
+    runs, skus = runs_skus
+    wanted: list[tuple[int, str, int, int]] = []  # (row of first bad, metric, bad, good rows)
+    for row in rows:
+        if frame.at[row, "state"] == REGRESSION:
+            m = str(frame.at[row, "metric"])
+            bad, good = frame.at[row, f"{m}.first_bad_row"], frame.at[row, f"{m}.last_good_row"]
+            wanted.append((bad, m, bad, good))
+    position = {
+        (r, c): i for i, (r, c) in enumerate(zip(frame["run_id"], frame["case_key"], strict=True))
+    }
+    for cp in result.change_points:
+        bad = position[(cp.first_bad_run, cp.case_key)]
+        good = position.get((cp.last_good_run, cp.case_key), -1)
+        wanted.append((bad, cp.metric, bad, good))
+    wanted = list(
+        {
+            (frame["testbed"].iat[w[0]], frame["case_key"].iat[w[0]], *w[1:]): w for w in wanted
+        }.values()
+    )
+    if not wanted:
+        return []
+    run_ids = {frame["run_id"].iat[i] for _, _, b, g in wanted for i in (b, g) if i >= 0}
+    env = _environment(
+        load_environment(history, sorted(run_ids), warn=result.warnings.append), runs
+    )
+    index = attribution.peer_index(frame, skus)
+    out = []
+    for row, metric, bad, good in wanted:
+        good_run = frame["run_id"].iat[good] if good >= 0 else None
+        bad_run = frame["run_id"].iat[bad]
+        diff, note = (
+            attribution.environment_diff(env, good_run, bad_run)
+            if good_run
+            else ([], "no eligible run before the first bad one")
+        )
+        out.append(
+            attribution.Attribution(
+                testbed=frame["testbed"].iat[row],
+                case_key=frame["case_key"].iat[row],
+                metric=metric,
+                last_good_run=good_run,
+                first_bad_run=bad_run,
+                environment=diff,
+                environment_note=note,
+                peers=attribution.peers(frame, index, skus, row, metric),
+            )
+        )
+    return out
+
+
+def _environment(env: Any, runs: Any) -> Any:
+    """The environment rows plus each run's flopwatt and METHOD_VERSION from the runs table."""
+    import pandas as pd
+
+    extra = [
+        pd.DataFrame({"run_id": runs["run_id"], "key": key, "value": runs[key].astype("object")})
+        for key in ("flopwatt_version", "method_version")
+    ]
+    keep = runs["run_id"].isin(set(env["run_id"])) if len(env) else runs["run_id"].isin([])
+    extra = [e[keep.to_numpy()] for e in extra]
+    return pd.concat([env, *extra], ignore_index=True)
