@@ -79,6 +79,12 @@ def noise(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
     """Change points of the given series (codes of judged["series"]) whose first bad run
     started at or after `since` (None: within RECENT_DAYS of the series' last run)."""
+    import pandas as pd
+
+    if since is not None:  # the rows' times below are UTC without a zone
+        when = pd.Timestamp(since)
+        when = when.tz_convert("UTC").tz_localize(None) if when.tz is not None else when
+        since = when.to_datetime64()
     out: list[ChangePoint] = []
     chosen = judged["series"].isin(series).to_numpy()
     for metric in METRICS:

@@ -141,6 +141,7 @@ def _judge_metric(
     frame[p + "change_low"], frame[p + "change_high"] = low, high
     frame[p + "n"], frame[p + "eligible"], frame[p + "state"] = base.n, eligible, state
     streak = np.maximum(worse, better)
+    frame[p + "streak"] = streak  # runs in a row beyond the threshold the same way
     frame[p + "first_bad_row"] = _row_at(win, win.eligible_index - streak + 1, streak > 0)
     frame[p + "last_good_row"] = _row_at(win, win.eligible_index - streak, streak > 0)
 
