@@ -69,9 +69,10 @@ class CheckResult:
             where = len(self.testbeds_with(WARN))
             code, text = 1, f"{_n(counts[WARN], 'warning')} on {_n(where, 'testbed')}"
         elif judged:
+            where = len({v["testbed"] for v in self.verdicts})
             code, text = (
                 0,
-                f"{judged} cases ok on {len({v['testbed'] for v in self.verdicts})} testbeds",
+                f"{_n(judged, 'case')} judged, none regressed, on {_n(where, 'testbed')}",
             )
         else:
             code, text = 3, f"nothing could be judged ({counts[INCONCLUSIVE]} inconclusive)"
