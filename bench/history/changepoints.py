@@ -24,7 +24,7 @@ from bench.history.verdicts import METRICS
 
 PENALTY = 3.0  # x sigma^2 x ln(n): ~1% of quiet 60-night series show one (docs/history-check.md)
 MIN_POINTS = 10  # fewer eligible runs than this: no segmentation worth the name
-MIN_SEGMENT = 2  # runs: a single odd night is the gate's business, not a change point
+MIN_SEGMENT = 3  # runs: one or two odd nights are the gate's business (warn, regression)
 MIN_SHIFT = 0.02  # below 2% a level change is within the 1-2% a fleet's DVFS moves by day
 MIN_SIGMA = 1e-3  # a series quieter than 0.1% is treated as 0.1% noisy (no zero penalty)
 RECENT_DAYS = 14  # without --since: change points whose first bad run is this recent

@@ -112,7 +112,7 @@ def run_check(
     runs = load_runs(history, warn=note)
     if runs.empty:
         raise UsageError(f"{history}: the history holds no runs yet")
-    _check_testbeds(runs, testbeds)
+    check_testbeds(runs, testbeds)
     mine = runs[runs["testbed"].isin(testbeds)] if testbeds else runs
     judged = _judged_runs(mine, since)
     result = CheckResult(str(history), sorted(judged["run_id"]), [], warnings=warnings)
@@ -131,7 +131,8 @@ def run_check(
     return result
 
 
-def _check_testbeds(runs: Any, testbeds: Sequence[str] | None) -> None:
+def check_testbeds(runs: Any, testbeds: Sequence[str] | None) -> None:
+    """UsageError naming the first testbed the history does not have."""
     known = set(runs["testbed"])
     unknown = [t for t in testbeds or () if t not in known]
     if unknown:
