@@ -45,7 +45,7 @@ def multiplier(fleet: Fleet) -> np.ndarray:
     return out
 
 
-def testbed_name(i: int) -> str:
+def node_testbed(i: int) -> str:
     return f"node{i:04d}/GPU-{i:08x}/H100"
 
 
@@ -63,7 +63,7 @@ def cases_frame(fleet: Fleet) -> pd.DataFrame:
     tb = np.repeat(np.arange(t), c * n)
     case = np.tile(np.repeat(np.arange(c), n), t)
     night = np.tile(np.arange(n), t * c)
-    names = np.array([testbed_name(i) for i in range(t)], dtype=object)
+    names = np.array([node_testbed(i) for i in range(t)], dtype=object)
     testbeds = names[tb]
     collective = fleet.family == "collective"
     frame = pd.DataFrame(
