@@ -222,19 +222,21 @@ def test_peers_tell_a_bad_node_from_bad_software(all_nodes, verdict):
     judged, runs = _fleet_with_a_slow_node(all_nodes)
     skus = dict(zip(runs["testbed"], runs["sku"], strict=True))
     row = judged.index[judged["run_id"] == "r0000-0027"][0]
-    peers = attribution.peers(judged, attribution.peer_index(judged, skus), skus, row, "rate")
+    peers = attribution.peers(attribution.peer_table(judged, skus, [row]), row, "rate")
     assert (peers.verdict, peers.n) == (verdict, 4)
     assert peers.percentile == (0.0 if not all_nodes else peers.percentile)
     few = {t: ("other" if t != runs["testbed"].iat[0] else s) for t, s in skus.items()}
-    lonely = attribution.peers(judged, attribution.peer_index(judged, few), few, row, "rate")
+    lonely = attribution.peers(attribution.peer_table(judged, few, [row]), row, "rate")
     assert lonely.verdict == "unknown" and lonely.n == 0
 
 
 def test_environment_diff_names_what_changed_and_only_what_matters():
     cases = cases_frame(Fleet(nights=3))
     runs = runs_frame(cases)
-    env = environment_frame(
-        runs, {"r0000-0002": {"software.torch": "2.6.0", "host.hostname": "other"}}
+    env = attribution.environments(
+        environment_frame(
+            runs, {"r0000-0002": {"software.torch": "2.6.0", "host.hostname": "other"}}
+        )
     )
     diff, note = attribution.environment_diff(env, "r0000-0001", "r0000-0002")
     assert diff == [{"key": "software.torch", "before": "2.5.1", "after": "2.6.0"}] and not note

@@ -11,8 +11,8 @@ from history_frames import (
     Fleet,
     cases_frame,
     environment_frame,
-    runs_frame,
     node_testbed,
+    runs_frame,
     write_history,
 )
 from matplotlib.collections import PolyCollection

@@ -66,16 +66,28 @@ class Attribution:
         return asdict(self)
 
 
-def watched(key: str) -> bool:
-    return any(key == w or (w.endswith(".") and key.startswith(w)) for w in WATCHED)
+def watched(keys: Any) -> Any:
+    """Which environment keys (a pandas Series) are WATCHED."""
+    exact = [w for w in WATCHED if not w.endswith(".")]
+    prefixes = tuple(w for w in WATCHED if w.endswith("."))
+    return keys.isin(exact) | keys.str.startswith(prefixes)
 
 
-def environment_diff(env: Any, last_good: str, first_bad: str) -> tuple[list[dict], str]:
-    """The watched keys whose values differ between two runs, and a note when a run has no
-    environment recorded (then there is no diff to show, not an empty one)."""
-    mine = env[env["key"].map(watched)]
-    before = dict(mine.loc[mine["run_id"] == last_good, ["key", "value"]].to_numpy())
-    after = dict(mine.loc[mine["run_id"] == first_bad, ["key", "value"]].to_numpy())
+def environments(env: Any) -> dict[str, dict[str, Any]]:
+    """The watched keys of each run's environment rows: {run_id: {key: value}}."""
+    mine = env[watched(env["key"].astype(str))]
+    out: dict[str, dict[str, Any]] = {}
+    for run_id, key, value in mine[["run_id", "key", "value"]].itertuples(index=False):
+        out.setdefault(run_id, {})[key] = value
+    return out
+
+
+def environment_diff(
+    envs: dict[str, dict[str, Any]], last_good: str, first_bad: str
+) -> tuple[list[dict], str]:
+    """The watched keys whose values differ between two runs (envs: environments()), and a
+    note when a run has no environment recorded (then there is no diff, not an empty one)."""
+    before, after = envs.get(last_good, {}), envs.get(first_bad, {})
     missing = [r for r, d in ((last_good, before), (first_bad, after)) if not d]
     if missing:
         return [], f"no environment recorded for {', '.join(missing)}"
@@ -87,31 +99,52 @@ def environment_diff(env: Any, last_good: str, first_bad: str) -> tuple[list[dic
     return diff, "" if diff else "nothing watched changed between the two runs"
 
 
-def peer_index(judged: Any, skus: dict[str, str]) -> dict[tuple, np.ndarray]:
-    """Rows of the judged frame by (SKU, UTC night, case_key), for peers()."""
-    sku = judged["testbed"].map(skus).fillna("?")
+@dataclass(frozen=True)
+class PeerTable:
+    """The judged rows grouped by (SKU, UTC night, case_key), with the columns peers() reads
+    as arrays (a row at a time from pandas is slow)."""
+
+    groups: dict[tuple, np.ndarray]
+    keys: dict[int, tuple]  # group key of each row of the chosen nights
+    testbeds: np.ndarray
+    columns: dict[str, np.ndarray]
+
+
+def peer_table(judged: Any, skus: dict[str, str], rows: Any) -> PeerTable:
+    """Index the judged frame (bench.history.verdicts.judge) for peers() of the given rows:
+    only the rows of their nights are grouped."""
+    import pandas as pd
+
     night = judged["started_at"].dt.floor("D")
-    return judged.groupby([sku, night, judged["case_key"]], sort=False).indices
+    mine = judged[night.isin(set(night.iloc[list(rows)]))]
+    sku = mine["testbed"].map(skus).fillna("?")
+    codes = pd.MultiIndex.from_arrays([sku, night[mine.index], mine["case_key"]])
+    labels = mine.index.to_numpy()
+    groups = {k: labels[v] for k, v in mine.groupby(codes, sort=False).indices.items()}
+    names = [f"{m}.{f}" for m in ("rate", "ops_per_j") for f in ("value", "change", "threshold")]
+    return PeerTable(
+        groups,
+        dict(zip(labels, codes, strict=True)),
+        judged["testbed"].to_numpy(dtype=object),
+        {n: judged[n].to_numpy(dtype=float) for n in names},
+    )
 
 
-def peers(
-    judged: Any, index: dict[tuple, np.ndarray], skus: dict[str, str], row: int, metric: str
-) -> Peers:
+def peers(table: PeerTable, row: int, metric: str) -> Peers:
     """The node of judged row `row` among the other testbeds of its SKU that night, by one
     metric ("rate" or "ops_per_j")."""
-    me = judged.iloc[row]
-    key = (skus.get(me["testbed"], "?"), me["started_at"].floor("D"), me["case_key"])
-    rows = [r for r in index.get(key, []) if judged["testbed"].iat[r] != me["testbed"]]
-    values = judged[f"{metric}.value"].to_numpy()[rows] if rows else np.array([])
-    changes = judged[f"{metric}.change"].to_numpy()[rows] if rows else np.array([])
+    rows = table.groups.get(table.keys[row], np.array([], dtype=int))
+    rows = rows[table.testbeds[rows] != table.testbeds[row]]
+    value, change = table.columns[f"{metric}.value"], table.columns[f"{metric}.change"]
+    values, changes = value[rows], change[rows]
     values, changes = values[np.isfinite(values)], changes[np.isfinite(changes)]
-    node, node_change = me[f"{metric}.value"], _finite(me[f"{metric}.change"])
+    node, node_change = value[row], _finite(change[row])
     percentile = float(100 * np.mean(values < node)) if len(values) else None
     if len(changes) < MIN_PEERS or node_change is None:
         why = f"{len(changes)} same-SKU peers with a baseline that night ({MIN_PEERS} needed)"
         return Peers(UNKNOWN, len(values), percentile, node_change, _median(changes), why)
     moved = float(np.median(changes))
-    half = float(me[f"{metric}.threshold"]) / 2
+    half = float(table.columns[f"{metric}.threshold"][row]) / 2
     same_way = np.sign(moved) == np.sign(node_change) and abs(moved) >= half
     verdict = FLEET if same_way else NODE
     why = (

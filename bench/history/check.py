@@ -19,6 +19,7 @@ from bench.history import attribution, changepoints, verdicts
 from bench.history.verdicts import INCONCLUSIVE, REGRESSION, STATES, WARN
 
 LOOKBACK_DAYS = 60
+STALE_DAYS = 7  # without --since: testbeds whose latest run is older are named, not judged
 EXIT_OK, EXIT_REGRESSION = 0, 1  # as `compare`; bad input is 2 (bench.cli)
 NAGIOS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 VERDICT_FIELDS = (
@@ -114,7 +115,7 @@ def run_check(
         raise UsageError(f"{history}: the history holds no runs yet")
     check_testbeds(runs, testbeds)
     mine = runs[runs["testbed"].isin(testbeds)] if testbeds else runs
-    judged = _judged_runs(mine, since)
+    judged = _judged_runs(mine, since, note)
     result = CheckResult(str(history), sorted(judged["run_id"]), [], warnings=warnings)
     if judged.empty:
         return result
@@ -123,7 +124,7 @@ def run_check(
     start = judged["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
     frame = verdicts.judge(load_cases(history, since=start, testbeds=scope, warn=note))
     rows = frame.index[frame["run_id"].isin(result.judged_runs)]
-    result.verdicts = [_verdict(frame, r) for r in rows]
+    result.verdicts = _verdicts(frame, rows)
     series = frame.loc[rows, "series"].unique()
     result.change_points = changepoints.find(frame, series, since)
     result.attributions = _attribute(history, frame, rows, result, (runs, skus))
@@ -142,11 +143,22 @@ def check_testbeds(runs: Any, testbeds: Sequence[str] | None) -> None:
         )
 
 
-def _judged_runs(runs: Any, since: datetime | None) -> Any:
+def _judged_runs(runs: Any, since: datetime | None, warn: Callable[[str], None]) -> Any:
+    """Every run since `since`; else the latest run of each testbed that ran in the
+    STALE_DAYS before the history's newest run (the others are named in a warning: a
+    testbed that stopped running is news, its last verdict is not)."""
     if since is not None:
         return runs[runs["started_at"] >= since]
     latest = runs.groupby("testbed")["started_at"].transform("max")
-    return runs[runs["started_at"] == latest].drop_duplicates("testbed")
+    judged = runs[runs["started_at"] == latest].drop_duplicates("testbed")
+    fresh = judged["started_at"] >= judged["started_at"].max() - timedelta(days=STALE_DAYS)
+    stale = judged.loc[~fresh, "testbed"].tolist()
+    if stale:
+        warn(
+            f"{len(stale)} testbeds have not run in the {STALE_DAYS} days before the newest "
+            f"run, not judged: {', '.join(sorted(stale)[:5])}" + (", ..." if len(stale) > 5 else "")
+        )
+    return judged[fresh]
 
 
 def _with_peers(runs: Any, judged: Any, skus: dict[str, str]) -> list[str]:
@@ -155,28 +167,29 @@ def _with_peers(runs: Any, judged: Any, skus: dict[str, str]) -> list[str]:
     return sorted(t for t, s in skus.items() if s in wanted)
 
 
-def _verdict(frame: Any, row: int) -> dict[str, Any]:
-    """One judged (run, case) as plain values, with the reason in words."""
-    r = frame.loc[row]
-    metric = str(r["metric"])
-    out: dict[str, Any] = {
-        "testbed": r["testbed"],
-        "run_id": r["run_id"],
-        "started_at": r["started_at"].isoformat(),
-        "case_key": r["case_key"],
-        "case_label": r["case_label"],
-        "family": r["family"],
-        "state": str(r["state"]),
-        "metric": metric,
-        "rate_metric": "busbw_bytes_per_s" if r["family"] == "collective" else "achieved_ops_per_s",
-        "ineligible": r["ineligible"] if isinstance(r["ineligible"], str) else None,
-    }
+def _verdicts(frame: Any, rows: Any) -> list[dict[str, Any]]:
+    """The judged (run, case) rows as plain values, with the reason in words."""
+    run_ids = frame["run_id"].to_numpy(dtype=object)
+    columns = ["testbed", "run_id", "started_at", "case_key", "case_label", "family"]
+    columns += ["state", "metric", "ineligible"]
     for m in verdicts.METRICS:
-        out[m.name] = {f: _plain(r[f"{m.name}.{f}"]) for f in VERDICT_FIELDS}
-        first, last = r[f"{m.name}.first_bad_row"], r[f"{m.name}.last_good_row"]
-        out[m.name]["first_bad_run"] = frame["run_id"].iat[first] if first >= 0 else None
-        out[m.name]["last_good_run"] = frame["run_id"].iat[last] if last >= 0 else None
-    out["reason"] = reason(out)
+        columns += [f"{m.name}.{f}" for f in (*VERDICT_FIELDS, "first_bad_row", "last_good_row")]
+    sub = frame.loc[rows, columns].astype(object)
+    sub["started_at"] = [t.isoformat() for t in sub["started_at"]]
+    out = []
+    for record in sub.to_dict("records"):
+        v = {k: _plain(record[k]) for k in columns[:9]}
+        v["state"], v["metric"] = str(v["state"]), str(v["metric"])
+        collective = v["family"] == "collective"
+        v["rate_metric"] = "busbw_bytes_per_s" if collective else "achieved_ops_per_s"
+        for m in verdicts.METRICS:
+            one = {f: _plain(record[f"{m.name}.{f}"]) for f in VERDICT_FIELDS}
+            first, last = record[f"{m.name}.first_bad_row"], record[f"{m.name}.last_good_row"]
+            one["first_bad_run"] = run_ids[first] if first >= 0 else None
+            one["last_good_run"] = run_ids[last] if last >= 0 else None
+            v[m.name] = one
+        v["reason"] = reason(v)
+        out.append(v)
     return out
 
 
@@ -219,6 +232,8 @@ def _attribute(
     history: Path, frame: Any, rows: Any, result: CheckResult, runs_skus: tuple[Any, dict]
 ) -> list[attribution.Attribution]:
     """Environment diff and peers for each regression and each change point."""
+    import pandas as pd
+
     from bench.history.query import load_environment
 
     runs, skus = runs_skus
@@ -228,12 +243,12 @@ def _attribute(
             m = str(frame.at[row, "metric"])
             bad, good = frame.at[row, f"{m}.first_bad_row"], frame.at[row, f"{m}.last_good_row"]
             wanted.append((bad, m, bad, good))
-    position = {
-        (r, c): i for i, (r, c) in enumerate(zip(frame["run_id"], frame["case_key"], strict=True))
-    }
+    position = pd.Series(
+        frame.index, index=pd.MultiIndex.from_arrays([frame["run_id"], frame["case_key"]])
+    )
     for cp in result.change_points:
-        bad = position[(cp.first_bad_run, cp.case_key)]
-        good = position.get((cp.last_good_run, cp.case_key), -1)
+        bad = int(position[(cp.first_bad_run, cp.case_key)])
+        good = int(position.get((cp.last_good_run, cp.case_key), -1))
         wanted.append((bad, cp.metric, bad, good))
     wanted = list(
         {
@@ -243,16 +258,15 @@ def _attribute(
     if not wanted:
         return []
     run_ids = {frame["run_id"].iat[i] for _, _, b, g in wanted for i in (b, g) if i >= 0}
-    env = _environment(
-        load_environment(history, sorted(run_ids), warn=result.warnings.append), runs
-    )
-    index = attribution.peer_index(frame, skus)
+    env = load_environment(history, sorted(run_ids), warn=result.warnings.append)
+    envs = attribution.environments(_environment(env, runs))
+    table = attribution.peer_table(frame, skus, [w[0] for w in wanted])
     out = []
     for row, metric, bad, good in wanted:
         good_run = frame["run_id"].iat[good] if good >= 0 else None
         bad_run = frame["run_id"].iat[bad]
         diff, note = (
-            attribution.environment_diff(env, good_run, bad_run)
+            attribution.environment_diff(envs, good_run, bad_run)
             if good_run
             else ([], "no eligible run before the first bad one")
         )
@@ -265,7 +279,7 @@ def _attribute(
                 first_bad_run=bad_run,
                 environment=diff,
                 environment_note=note,
-                peers=attribution.peers(frame, index, skus, row, metric),
+                peers=attribution.peers(table, row, metric),
             )
         )
     return out
