@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -25,7 +26,7 @@ from history_frames import Fleet, cases_frame
 
 from bench.history import changepoints
 from bench.history.baseline import BASELINE_RUNS
-from bench.history.verdicts import REGRESSION, WARN, judge
+from bench.history.verdicts import MIN_BASELINE_RUNS, REGRESSION, WARN, judge
 
 
 def quiet(testbeds: int, cases: int, nights: int, seed: int) -> None:
@@ -33,21 +34,24 @@ def quiet(testbeds: int, cases: int, nights: int, seed: int) -> None:
     started = time.perf_counter()
     judged = judge(frame)
     took = time.perf_counter() - started
-    steady = judged[judged["rate.n"] >= BASELINE_RUNS]
-    nights_seen = steady["started_at"].nunique()
-    series = testbeds * cases
-    regressions = (steady["state"] == REGRESSION).sum()
-    entering = np.zeros(len(steady), dtype=bool)  # the night a series turns "regression"
+    false = judged["state"] == REGRESSION
+    per_night = false.groupby(judged["started_at"]).sum()
+    judged_nights = judged.groupby("started_at")["rate.n"].max() >= MIN_BASELINE_RUNS
+    steady_nights = judged.groupby("started_at")["rate.n"].min() >= BASELINE_RUNS
+    entering = np.zeros(len(judged), dtype=bool)  # the night a series turns "regression"
     for m in ("rate", "ops_per_j"):
-        entering |= (steady[f"{m}.state"] == REGRESSION) & (steady[f"{m}.streak"] == 2)
-    warns = (steady["state"] == WARN).sum()
+        entering |= (judged[f"{m}.state"] == REGRESSION) & (judged[f"{m}.streak"] == 2)
+    new = pd.Series(entering).groupby(judged["started_at"].to_numpy()).sum()
+    warns = (judged["state"] == WARN).groupby(judged["started_at"]).sum()
+    series = testbeds * cases
     print(
         f"quiet, 3% noise: {series} series x {nights} nights ({len(frame):,} rows) judged in "
-        f"{took:.1f} s; over the {nights_seen} nights with a full baseline: "
-        f"{regressions / nights_seen:.2f} false regressions per night "
-        f"({regressions} in all, {regressions / (nights_seen * series):.1e} per series-night), "
-        f"{entering.sum() / nights_seen:.2f} new ones per night, "
-        f"{warns / nights_seen:.1f} warnings per night"
+        f"{took:.1f} s. False regressions per night: {per_night[judged_nights].mean():.2f} "
+        f"over the {judged_nights.sum()} nights with verdicts ({per_night.sum()} in all, "
+        f"worst night {per_night.max()}), {per_night[steady_nights].mean():.2f} over the "
+        f"{steady_nights.sum()} with a full {BASELINE_RUNS}-run baseline; new ones "
+        f"{new[judged_nights.to_numpy()].mean():.2f} per night; warnings "
+        f"{warns[judged_nights].mean():.1f} per night"
     )
     started = time.perf_counter()
     latest = judged[judged["started_at"] == judged["started_at"].max()]
