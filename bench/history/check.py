@@ -228,58 +228,60 @@ def reason(v: dict[str, Any]) -> str:
     return text
 
 
+def _suspects(frame: Any, rows: Any, points: list[Any]) -> list[tuple[int, str, int]]:
+    """(first bad row, metric, last good row or -1) of each regression among the judged rows
+    and of each change point, each once."""
+    import pandas as pd
+
+    out = []
+    for row in rows:
+        if frame.at[row, "state"] == REGRESSION:
+            m = str(frame.at[row, "metric"])
+            out.append(
+                (frame.at[row, f"{m}.first_bad_row"], m, frame.at[row, f"{m}.last_good_row"])
+            )
+    if points:
+        keys = pd.MultiIndex.from_arrays([frame["run_id"], frame["case_key"]])
+        position = pd.Series(frame.index, index=keys)
+        for cp in points:
+            bad = int(position[(cp.first_bad_run, cp.case_key)])
+            good = int(position.get((cp.last_good_run, cp.case_key), -1))
+            out.append((bad, cp.metric, good))
+    return list(dict.fromkeys((int(b), m, int(g)) for b, m, g in out))
+
+
 def _attribute(
     history: Path, frame: Any, rows: Any, result: CheckResult, runs_skus: tuple[Any, dict]
 ) -> list[attribution.Attribution]:
     """Environment diff and peers for each regression and each change point."""
-    import pandas as pd
-
     from bench.history.query import load_environment
 
-    runs, skus = runs_skus
-    wanted: list[tuple[int, str, int, int]] = []  # (row of first bad, metric, bad, good rows)
-    for row in rows:
-        if frame.at[row, "state"] == REGRESSION:
-            m = str(frame.at[row, "metric"])
-            bad, good = frame.at[row, f"{m}.first_bad_row"], frame.at[row, f"{m}.last_good_row"]
-            wanted.append((bad, m, bad, good))
-    position = pd.Series(
-        frame.index, index=pd.MultiIndex.from_arrays([frame["run_id"], frame["case_key"]])
-    )
-    for cp in result.change_points:
-        bad = int(position[(cp.first_bad_run, cp.case_key)])
-        good = int(position.get((cp.last_good_run, cp.case_key), -1))
-        wanted.append((bad, cp.metric, bad, good))
-    wanted = list(
-        {
-            (frame["testbed"].iat[w[0]], frame["case_key"].iat[w[0]], *w[1:]): w for w in wanted
-        }.values()
-    )
-    if not wanted:
+    suspects = _suspects(frame, rows, result.change_points)
+    if not suspects:
         return []
-    run_ids = {frame["run_id"].iat[i] for _, _, b, g in wanted for i in (b, g) if i >= 0}
-    env = load_environment(history, sorted(run_ids), warn=result.warnings.append)
+    runs, skus = runs_skus
+    run_ids = frame["run_id"].to_numpy(dtype=object)
+    wanted = {run_ids[i] for b, _, g in suspects for i in (b, g) if i >= 0}
+    env = load_environment(history, sorted(wanted), warn=result.warnings.append)
     envs = attribution.environments(_environment(env, runs))
-    table = attribution.peer_table(frame, skus, [w[0] for w in wanted])
+    table = attribution.peer_table(frame, skus, [b for b, _, _ in suspects])
     out = []
-    for row, metric, bad, good in wanted:
-        good_run = frame["run_id"].iat[good] if good >= 0 else None
-        bad_run = frame["run_id"].iat[bad]
-        diff, note = (
-            attribution.environment_diff(envs, good_run, bad_run)
-            if good_run
-            else ([], "no eligible run before the first bad one")
-        )
+    for bad, metric, good in suspects:
+        good_run = run_ids[good] if good >= 0 else None
+        if good_run is None:
+            diff, note = [], "no eligible run before the first bad one"
+        else:
+            diff, note = attribution.environment_diff(envs, good_run, run_ids[bad])
         out.append(
             attribution.Attribution(
-                testbed=frame["testbed"].iat[row],
-                case_key=frame["case_key"].iat[row],
+                testbed=frame["testbed"].iat[bad],
+                case_key=frame["case_key"].iat[bad],
                 metric=metric,
                 last_good_run=good_run,
-                first_bad_run=bad_run,
+                first_bad_run=run_ids[bad],
                 environment=diff,
                 environment_note=note,
-                peers=attribution.peers(table, row, metric),
+                peers=attribution.peers(table, bad, metric),
             )
         )
     return out
@@ -293,6 +295,6 @@ def _environment(env: Any, runs: Any) -> Any:
         pd.DataFrame({"run_id": runs["run_id"], "key": key, "value": runs[key].astype("object")})
         for key in ("flopwatt_version", "method_version")
     ]
-    keep = runs["run_id"].isin(set(env["run_id"])) if len(env) else runs["run_id"].isin([])
-    extra = [e[keep.to_numpy()] for e in extra]
+    keep = runs["run_id"].isin(set(env["run_id"])).to_numpy()  # no environment: no versions
+    extra = [e[keep] for e in extra]
     return pd.concat([env, *extra], ignore_index=True)
