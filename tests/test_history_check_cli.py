@@ -12,9 +12,16 @@ SLOW = "node0000/GPU-00000000/H100"
 PEER = "node0001/GPU-00000001/H100"
 
 
-def _history(root, **kw):
+def _history(root, stop=None, **kw):
+    """4 testbeds x 3 cases x 30 nights; node 0's torch changes on night 27; `stop`: the
+    night from which node 3 no longer runs."""
     fleet = Fleet(testbeds=4, cases=3, nights=30, noise=0.01, seed=21, **kw)
     cases = cases_frame(fleet)
+    if stop is not None:
+        gone = cases["run_id"].str.startswith("r0003") & (
+            cases["run_id"].str[-4:].astype(int) >= stop
+        )
+        cases = cases[~gone]
     runs = runs_frame(cases)
     newer = {
         r: {"software.torch": "2.6.0"}
@@ -29,6 +36,14 @@ def regressed(tmp_path_factory):
     """Node 0 lost 20% from night 27 on, when its torch changed; its 3 peers did not."""
     return _history(
         tmp_path_factory.mktemp("regressed"), step_night=27, step=-0.2, changed_testbeds=1
+    )
+
+
+@pytest.fixture(scope="module")
+def dipped(tmp_path_factory):
+    """Node 0 lost 20% on the last night only; node 3 stopped running 10 nights ago."""
+    return _history(
+        tmp_path_factory.mktemp("dipped"), stop=20, step_night=29, step=-0.2, changed_testbeds=1
     )
 
 
@@ -79,6 +94,19 @@ def test_nagios_status_line_first_and_monitoring_exit_codes(regressed, quiet, ca
     code, out, _ = _run(capsys, "--history", quiet, "--nagios")
     assert code == 0 and out.startswith("FLOPWATT OK - 12 cases judged")
     assert _run(capsys, "--history", quiet)[0] == 0
+
+
+def test_one_bad_night_warns_and_a_testbed_that_stopped_is_named(dipped, capsys):
+    code, out, err = _run(capsys, "--history", dipped, "--nagios")
+    assert code == 1
+    assert out.startswith("FLOPWATT WARNING - 3 warnings on 1 testbed |")
+    assert "1 testbeds have not run in the 7 days before the newest run" in err
+    assert "node0003" in err
+    code, out, _ = _run(capsys, "--history", dipped, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0  # a warning does not fail the nightly job
+    assert len(doc["judged_runs"]) == 3 and not any("r0003" in r for r in doc["judged_runs"])
+    assert "node0003" in doc["warnings"][0]
 
 
 def test_testbed_and_since_choose_what_is_judged(regressed, capsys):

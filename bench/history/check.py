@@ -108,7 +108,12 @@ def run_check(
     from bench.history.query import check_history, load_cases, load_runs
 
     warnings: list[str] = []
-    note = warn or warnings.append
+
+    def note(message: str) -> None:
+        warnings.append(message)
+        if warn is not None:
+            warn(message)
+
     check_history(history)
     runs = load_runs(history, warn=note)
     if runs.empty:

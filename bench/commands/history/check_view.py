@@ -105,9 +105,7 @@ def print_text(result: CheckResult) -> None:
             style = STYLE.get(row[0], "") if title == "verdicts" else ""
             table.add_row(*row, style=style or None)
         console.print(table)
-    console.print(_left_out(result))
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print(_left_out(result))  # warnings went to stderr as they came
 
 
 def markdown(result: CheckResult) -> str:
