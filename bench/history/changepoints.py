@@ -22,7 +22,7 @@ import numpy as np
 from bench.history.baseline import MAD_TO_SIGMA
 from bench.history.verdicts import METRICS
 
-PENALTY = 3.0  # x sigma^2 x ln(n): ~1% of quiet 60-night series show one (docs/history-check.md)
+PENALTY = 3.5  # x sigma^2 x ln(n): ~0.5% of quiet 60-night series show one (docs/history-check.md)
 MIN_POINTS = 10  # fewer eligible runs than this: no segmentation worth the name
 MIN_SEGMENT = 3  # runs: one or two odd nights are the gate's business (warn, regression)
 MIN_SHIFT = 0.02  # below 2% a level change is within the 1-2% a fleet's DVFS moves by day

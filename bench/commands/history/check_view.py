@@ -14,6 +14,7 @@ CP_HEADERS = ["testbed", "case", "metric", "first bad run", "at", "shift", "wind
 ATTR_HEADERS = ["testbed", "case", "metric", "last good → first bad", "changed", "peers"]
 STYLE = {"regression": "bold red", "warn": "yellow", "improvement": "green"}
 MAX_ROWS = 200  # a fleet's table stays readable; the JSON has every verdict
+MAX_CHANGE_POINTS = 50  # the largest shifts; the JSON has them all
 
 
 def summary(result: CheckResult) -> str:
@@ -74,6 +75,11 @@ def _shown(result: CheckResult) -> list[dict[str, Any]]:
     return [v for v in result.verdicts if v["state"] != OK][:MAX_ROWS]
 
 
+def _change_points(result: CheckResult) -> list[Any]:
+    largest = sorted(result.change_points, key=lambda c: -abs(c.shift))
+    return largest[:MAX_CHANGE_POINTS]
+
+
 def _left_out(result: CheckResult) -> str:
     hidden = sum(v["state"] != OK for v in result.verdicts) - len(_shown(result))
     ok = result.counts()[OK]
@@ -92,7 +98,7 @@ def print_text(result: CheckResult) -> None:
     console.print(summary(result))
     tables = (
         ("verdicts", HEADERS, [verdict_cells(v) for v in _shown(result)]),
-        ("change points", CP_HEADERS, [change_point_cells(c) for c in result.change_points]),
+        ("change points", CP_HEADERS, [change_point_cells(c) for c in _change_points(result)]),
         ("attribution", ATTR_HEADERS, [attribution_cells(a) for a in result.attributions]),
     )
     for title, headers, rows in tables:
@@ -115,7 +121,7 @@ def markdown(result: CheckResult) -> str:
     blocks.append(Table(HEADERS, [verdict_cells(v) for v in _shown(result)], _left_out(result)))
     if result.change_points:
         blocks += [Heading("Change points", 3)]
-        blocks.append(Table(CP_HEADERS, [change_point_cells(c) for c in result.change_points]))
+        blocks.append(Table(CP_HEADERS, [change_point_cells(c) for c in _change_points(result)]))
     if result.attributions:
         blocks += [Heading("Attribution", 3)]
         blocks.append(Table(ATTR_HEADERS, [attribution_cells(a) for a in result.attributions]))
