@@ -78,12 +78,13 @@ def _floats(column: Any) -> np.ndarray:
 def judge(cases: Any) -> Any:
     """Every row of a history `cases` frame with its verdict columns added (see the module
     docstring); `<metric>.<field>` per metric, and the case's `state` and `metric`."""
-
     from bench.results.eligibility import ineligible
 
     frame = cases.reset_index(drop=True).copy()
-    frame["method_version"] = frame["method_version"].astype("object").fillna("?")
-    keys = ["testbed", "case_key", "method_version"]
+    # A series is one METHOD_VERSION: eligibility's "other METHOD_VERSION" rule holds by
+    # construction, each row being judged against its own version's runs only.
+    method = frame["method_version"].astype("object").fillna("?")
+    keys = [frame["testbed"], frame["case_key"], method]
     series = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
     times = frame["started_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
     frame["ineligible"] = ineligible(frame, frame["method_version"])
