@@ -69,6 +69,17 @@ def test_one_bad_night_warns_two_in_a_row_regress_and_the_first_bad_run_is_named
     assert judged["run_id"].iat[row["rate.last_good_row"]] == "r0000-0024"
 
 
+def test_judging_only_the_recent_rows_gives_the_same_verdicts():
+    frame = _scale(cases_frame(Fleet(cases=5, nights=40, seed=3)), [36, 37, 38], 0.8)
+    since = frame["started_at"].min() + pd.Timedelta(days=30)
+    full, recent = judge(frame), judge(frame, since)
+    later = (full["started_at"] >= since).to_numpy()
+    columns = ["state", "rate.baseline", "rate.threshold", "rate.first_bad_row"]
+    pd.testing.assert_frame_equal(full.loc[later, columns], recent.loc[later, columns])
+    assert (full.loc[later, "state"] == REGRESSION).sum() == 10  # nights 37, 38 x 5 cases
+    assert recent.loc[~later, "state"].isna().all() and recent["rate.eligible"].all()
+
+
 def test_improvement_needs_two_nights_too():
     states = _states(_scale(_flat(), [25, 26], 1.10))
     assert states[25:27] == [OK, IMPROVEMENT]

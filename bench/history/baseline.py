@@ -48,12 +48,16 @@ def windows(series: np.ndarray, times: np.ndarray, eligible: np.ndarray) -> Wind
     return Windows(out_index, out_before, out_first, order[elig])
 
 
-def gather(win: Windows, values: np.ndarray, size: int = BASELINE_RUNS) -> np.ndarray:
-    """The (rows x size) matrix of each row's last `size` eligible predecessors' values."""
+def gather(
+    win: Windows, values: np.ndarray, rows: np.ndarray | None = None, size: int = BASELINE_RUNS
+) -> np.ndarray:
+    """The (rows x size) matrix of each row's last `size` eligible predecessors' values;
+    `rows` (a boolean mask) limits it to some rows."""
     eligible_values = values[win.order]
+    first, before = (win.first, win.before) if rows is None else (win.first[rows], win.before[rows])
     offsets = np.arange(size) - size
-    index = (win.first + win.before)[:, None] + offsets[None, :]
-    valid = index >= win.first[:, None]
+    index = (first + before)[:, None] + offsets[None, :]
+    valid = index >= first[:, None]
     if len(eligible_values) == 0:
         return np.full(index.shape, np.nan)
     return np.where(valid, eligible_values[np.clip(index, 0, None)], np.nan)

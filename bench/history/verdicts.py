@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.history.baseline import clock_normalised, gather, summarise, windows
+from bench.history.baseline import Baseline, clock_normalised, gather, summarise, windows
 
 OK, WARN, REGRESSION, IMPROVEMENT, INCONCLUSIVE = (
     "ok",
@@ -75,9 +75,14 @@ def _floats(column: Any) -> np.ndarray:
     return column.astype("float64").to_numpy(na_value=np.nan)
 
 
-def judge(cases: Any) -> Any:
+def judge(cases: Any, since: Any = None) -> Any:
     """Every row of a history `cases` frame with its verdict columns added (see the module
-    docstring); `<metric>.<field>` per metric, and the case's `state` and `metric`."""
+    docstring); `<metric>.<field>` per metric, and the case's `state` and `metric`.
+
+    With `since` (a UTC timestamp) only the rows from then on are judged, which is what a
+    nightly check needs: the earlier ones keep their values and eligibility (the change
+    points read them) and have no baseline or state, and a streak of violations is counted
+    from `since` on."""
     from bench.results.eligibility import ineligible
 
     frame = cases.reset_index(drop=True).copy()
@@ -90,28 +95,32 @@ def judge(cases: Any) -> Any:
     frame["ineligible"] = ineligible(frame, frame["method_version"])
     usable = frame["ineligible"].isna().to_numpy()
     frame["series"] = series
+    judged = np.ones(len(frame), dtype=bool)
+    if since is not None:
+        judged = (frame["started_at"] >= since).to_numpy()
     for metric in METRICS:
-        _judge_metric(frame, metric, series, times, usable)
+        _judge_metric(frame, metric, (series, times), usable, judged)
     _combine(frame)
     return frame
 
 
 def _judge_metric(
-    frame: Any, metric: Metric, series: np.ndarray, times: np.ndarray, usable: np.ndarray
+    frame: Any, metric: Metric, keys: tuple[np.ndarray, np.ndarray], usable: Any, rows: Any
 ) -> None:
     """Add `<metric>.*` columns: value, baseline, sigma, threshold, change and its interval,
-    n, state, and the first bad / last good run of the current streak."""
+    n, state, and the first bad / last good run of the current streak, to the rows chosen
+    (keys: series codes and times of every row)."""
     import pandas as pd
 
     values = metric.values(frame)
     has = np.isfinite(values) & (values > 0)
     eligible = usable & has
-    win = windows(series, times, eligible)
-    window = gather(win, values)
+    win = windows(*keys, eligible)
+    window = gather(win, values, rows)
     if metric.clocked:
         clock = _floats(frame["clock_hz"])
-        window = clock_normalised(window, gather(win, clock), clock)
-    base = summarise(window)
+        window = clock_normalised(window, gather(win, clock, rows), clock[rows])
+    base = _spread_out(summarise(window), rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         change = values / base.median - 1
         # a new run minus a median of n has variance sigma^2 (1 + pi / 2n): the prediction
@@ -124,7 +133,7 @@ def _judge_metric(
     better = _streak(win, judged & (change > threshold))
     code = np.select(
         [
-            ~has & (metric is ENERGY),
+            ~rows | (~has & (metric is ENERGY)),
             ~eligible,
             ~judged,
             worse >= CONSECUTIVE,
@@ -145,6 +154,18 @@ def _judge_metric(
     frame[p + "streak"] = streak  # runs in a row beyond the threshold the same way
     frame[p + "first_bad_row"] = _row_at(win, win.eligible_index - streak + 1, streak > 0)
     frame[p + "last_good_row"] = _row_at(win, win.eligible_index - streak, streak > 0)
+
+
+def _spread_out(base: Baseline, rows: np.ndarray) -> Baseline:
+    """A baseline of the chosen rows as one of every row (NaN, n = 0 elsewhere)."""
+    if rows.all():
+        return base
+    out = {}
+    for name in ("n", "median", "sigma", "low", "high"):
+        full = np.zeros(len(rows), dtype=int) if name == "n" else np.full(len(rows), np.nan)
+        full[rows] = getattr(base, name)
+        out[name] = full
+    return Baseline(**out)
 
 
 def _streak(win: Any, flags: np.ndarray) -> np.ndarray:
