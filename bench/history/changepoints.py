@@ -14,7 +14,7 @@ two segments' medians.
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,9 +48,13 @@ class ChangePoint:
     runs_after: int  # eligible runs in the new level so far
     window_shift: float  # latest level / first level in the window - 1 (a drift's total)
     sigma: float  # relative night-to-night noise the penalty was scaled to
+    rows: tuple[int, int] = field(default=(-1, -1), repr=False)  # first bad, last good row
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Everything but the rows, which only mean something in the judged frame."""
+        out = asdict(self)
+        del out["rows"]
+        return out
 
 
 def segment(rel: np.ndarray, sigma: float) -> list[int]:
@@ -150,4 +154,5 @@ def _point(
         runs_after=int(after),
         window_shift=float(levels[2]),
         sigma=float(sigma),
+        rows=(int(rows.index[k]), int(rows.index[k - 1])),
     )

@@ -240,22 +240,13 @@ def reason(v: dict[str, Any]) -> str:
 def _suspects(frame: Any, rows: Any, points: list[Any]) -> list[tuple[int, str, int]]:
     """(first bad row, metric, last good row or -1) of each regression among the judged rows
     and of each change point, each once."""
-    import pandas as pd
-
-    out = []
-    for row in rows:
-        if frame.at[row, "state"] == REGRESSION:
-            m = str(frame.at[row, "metric"])
-            out.append(
-                (frame.at[row, f"{m}.first_bad_row"], m, frame.at[row, f"{m}.last_good_row"])
-            )
-    if points:
-        keys = pd.MultiIndex.from_arrays([frame["run_id"], frame["case_key"]])
-        position = pd.Series(frame.index, index=keys)
-        for cp in points:
-            bad = int(position[(cp.first_bad_run, cp.case_key)])
-            good = int(position.get((cp.last_good_run, cp.case_key), -1))
-            out.append((bad, cp.metric, good))
+    mine = frame.loc[rows]
+    mine = mine[mine["state"] == REGRESSION]
+    out = [
+        (r[f"{m}.first_bad_row"], m, r[f"{m}.last_good_row"])
+        for m, r in zip(mine["metric"].astype(str), mine.to_dict("records"), strict=True)
+    ]
+    out += [(cp.rows[0], cp.metric, cp.rows[1]) for cp in points]
     return list(dict.fromkeys((int(b), m, int(g)) for b, m, g in out))
 
 
