@@ -16,6 +16,7 @@ from history_frames import (
     write_history,
 )
 from matplotlib.collections import PolyCollection
+from run_copies import DATA
 
 from bench.cli import main
 from bench.commands.report import trends
@@ -121,6 +122,15 @@ def test_report_command_writes_the_trends(history, tmp_path, capsys):
     assert "## Trends" in text and "plots/trend_1.png" in text
     assert (out / "plots" / "trend_1.png").read_bytes()[:4] == b"\x89PNG"
     assert "r0000-0034" in text  # the change point's first bad run
+
+
+def test_trends_follow_a_runs_report(history, tmp_path):
+    out = tmp_path / "report"
+    assert (
+        main(["report", str(DATA / "cpu-run"), "--history", str(history), "--out", str(out)]) == 0
+    )
+    text = (out / "report.md").read_text()
+    assert text.index("## Results") < text.index("## Trends")
 
 
 @pytest.mark.parametrize(
