@@ -109,6 +109,18 @@ def test_one_bad_night_warns_and_a_testbed_that_stopped_is_named(dipped, capsys)
     assert "node0003" in doc["warnings"][0]
 
 
+def test_a_run_whose_health_check_failed_is_inconclusive(tmp_path, capsys):
+    fleet = Fleet(testbeds=1, cases=2, nights=15, noise=0.01, seed=22)
+    cases = cases_frame(fleet)
+    runs = runs_frame(cases)
+    runs.loc[runs["run_id"] == "r0000-0014", "health_failed"] = True  # no per-case answer
+    write_history(tmp_path, cases, runs, environment_frame(runs))
+    code, out, _ = _run(capsys, "--history", tmp_path, "--format", "json")
+    doc = json.loads(out)
+    assert code == 0 and doc["counts"]["inconclusive"] == 2
+    assert doc["verdicts"][0]["reason"] == "the run is not eligible: health failed"
+
+
 def test_testbed_and_since_choose_what_is_judged(regressed, capsys):
     code, out, _ = _run(capsys, "--history", regressed, "--testbed", PEER, "--format", "json")
     doc = json.loads(out)

@@ -130,7 +130,7 @@ def run_check(
     skus = dict(zip(runs["testbed"], runs["sku"].fillna("?"), strict=True))
     scope = _with_peers(runs, judged, skus) if testbeds else None
     start = judged["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
-    cases = load_cases(history, since=start, testbeds=scope, warn=note)
+    cases = _with_run_health(load_cases(history, since=start, testbeds=scope, warn=note), runs)
     frame = verdicts.judge(cases, judged["started_at"].min() - timedelta(days=STREAK_DAYS))
     rows = frame.index[frame["run_id"].isin(result.judged_runs)]
     result.verdicts = _verdicts(frame, rows)
@@ -139,6 +139,14 @@ def run_check(
     result.attributions = _attribute(history, frame, rows, result, (runs, skus))
     result.verdicts.sort(key=lambda v: (-STATES.index(v["state"]), v["testbed"], v["case_key"]))
     return result
+
+
+def _with_run_health(cases: Any, runs: Any) -> Any:
+    """A case's health_failed where it recorded one, else its run's (a run-level failure
+    with no per-case answer voids every case of the run)."""
+    failed = cases["run_id"].map(dict(zip(runs["run_id"], runs["health_failed"], strict=True)))
+    own = cases["health_failed"].astype("boolean")
+    return cases.assign(health_failed=own.fillna(failed.astype("boolean")))
 
 
 def check_testbeds(runs: Any, testbeds: Sequence[str] | None) -> None:
