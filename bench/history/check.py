@@ -137,7 +137,9 @@ def run_check(
     series = frame.loc[rows, "series"].unique()
     result.change_points = changepoints.find(frame, series, since)
     result.attributions = _attribute(history, frame, rows, result, (runs, skus))
-    result.verdicts.sort(key=lambda v: (-STATES.index(v["state"]), v["testbed"], v["case_key"]))
+    result.verdicts.sort(
+        key=lambda v: (-STATES.index(v["state"]), v["testbed"], v["case_key"], v["started_at"])
+    )
     return result
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from bench.history.check import CheckResult
 from bench.history.verdicts import OK, STATES
 
-HEADERS = ["state", "testbed", "case", "change", "95% CI", "threshold", "why"]
+HEADERS = ["state", "testbed", "run", "case", "change", "95% CI", "threshold", "why"]
 CP_HEADERS = ["testbed", "case", "metric", "first bad run", "at", "shift", "window", "runs"]
 ATTR_HEADERS = ["testbed", "case", "metric", "last good → first bad", "changed", "peers"]
 STYLE = {"regression": "bold red", "warn": "yellow", "improvement": "green"}
@@ -37,6 +37,7 @@ def verdict_cells(v: dict[str, Any]) -> list[str]:
     return [
         v["state"],
         v["testbed"],
+        v["run_id"],
         v["case_label"],
         _pct(m["change"]),
         ci,
