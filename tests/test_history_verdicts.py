@@ -203,6 +203,21 @@ def test_a_slow_drift_the_gate_follows_is_caught_as_a_change():
     assert all(cp.window_shift < -0.05 for cp in rate.values())
 
 
+def test_the_screen_keeps_a_dip_that_recovered_inside_the_window(monkeypatch):
+    """The screen judges one split; a 4-night dip of 3.5% in 1% noise that recovered 7
+    nights ago needs two. It must find what segmenting every series finds (a screen at the
+    full penalty loses half of them)."""
+    frame = _scale(
+        cases_frame(Fleet(cases=20, nights=60, noise=0.01, seed=17)), [49, 50, 51, 52], 0.965
+    )
+    judged = judge(frame)
+    screened = changepoints.find(judged, judged["series"].unique())
+    monkeypatch.setattr(changepoints, "SCREEN", 0.0)
+    everything = changepoints.find(judged, judged["series"].unique())
+    assert screened == everything
+    assert sum(cp.first_bad_run[-4:] in ("0049", "0053") for cp in screened) >= 25
+
+
 def test_quiet_series_rarely_show_a_change_point():
     fleet = Fleet(testbeds=10, cases=50, nights=60, noise=0.03, seed=15)
     judged = judge(cases_frame(fleet))
