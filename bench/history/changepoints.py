@@ -13,7 +13,6 @@ two segments' medians.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -94,18 +93,19 @@ def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
     chosen = judged["series"].isin(series).to_numpy()
     for metric in METRICS:
         rows = judged[chosen & judged[f"{metric.name}.eligible"].to_numpy()]
+        if rows.empty:
+            continue
         rows = rows.sort_values(["series", "started_at"])
         codes = rows["series"].to_numpy()
         values = rows[f"{metric.name}.value"].to_numpy(dtype=float)
         times = rows["started_at"].to_numpy(dtype="datetime64[ns]")
         rel, sigma = noise(values, codes)
         edges = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
-        for lo, hi in itertools.pairwise(edges):
-            last = times[hi - 1]
-            cutoff = last - np.timedelta64(RECENT_DAYS, "D") if since is None else since
-            if hi - lo < MIN_POINTS or last < cutoff:
-                continue
-            for k, shift, levels in _shifts(rel[lo:hi], times[lo:hi], cutoff, sigma[lo]):
+        cutoffs = _cutoffs(times, edges, since)
+        worth = _screen(rel, sigma, edges, times >= np.repeat(cutoffs, np.diff(edges)))
+        for i in np.flatnonzero(worth):
+            lo, hi = edges[i], edges[i + 1]
+            for k, shift, levels in _shifts(rel[lo:hi], times[lo:hi], cutoffs[i], sigma[lo]):
                 scale = values[lo] / rel[lo]
                 levels = (levels[0] * scale, levels[1] * scale, levels[2])
                 out.append(_point(rows, metric.name, lo + k, shift, levels, sigma[lo], hi - lo - k))
@@ -114,8 +114,6 @@ def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
 
 def _shifts(rel: np.ndarray, times: np.ndarray, cutoff: Any, sigma: float) -> list[tuple]:
     """(start, shift, (before, after, window shift)) of each reported change point."""
-    if not _may_change(rel, int(np.searchsorted(times, cutoff)), sigma):
-        return []
     starts = segment(rel, sigma)
     if not starts or times[starts[-1]] < cutoff:
         return []
@@ -130,20 +128,35 @@ def _shifts(rel: np.ndarray, times: np.ndarray, cutoff: Any, sigma: float) -> li
     return found
 
 
-def _may_change(rel: np.ndarray, first: int, sigma: float) -> bool:
-    """Whether a split at or after index `first` gains at least SCREEN x the penalty: a
-    cheap test that spares most quiet series the segmentation. The gain of one split,
-    k (n - k) / n x (mean before - mean after)^2, understates a change that reverted inside
-    the window, hence the margin (SCREEN < 1)."""
-    n = len(rel)
-    k = np.arange(max(first, MIN_SEGMENT), n - MIN_SEGMENT + 1)
-    if len(k) == 0:
-        return False
+def _cutoffs(times: np.ndarray, edges: np.ndarray, since: Any) -> np.ndarray:
+    """Per series: the earliest first bad run to report (RECENT_DAYS before its last run)."""
+    if since is not None:
+        return np.full(len(edges) - 1, since, dtype="datetime64[ns]")
+    return times[edges[1:] - 1] - np.timedelta64(RECENT_DAYS, "D")
+
+
+def _screen(rel: np.ndarray, sigma: np.ndarray, edges: np.ndarray, recent: np.ndarray) -> Any:
+    """Per series: whether it is worth segmenting. It needs MIN_POINTS runs, and a split
+    before one of its `recent` rows that gains at least SCREEN x the penalty, the gain of a
+    split after k of n runs being k (n - k) / n x (mean before - mean after)^2. One split
+    understates a change that reverted inside the window, hence SCREEN < 1. All series at
+    once: most quiet ones are spared the segmentation."""
+    lengths = np.diff(edges)
+    n = np.repeat(lengths, lengths)
+    k = np.arange(len(rel)) - np.repeat(edges[:-1], lengths)  # runs before the split
     total = np.cumsum(rel)
-    before = total[k - 1] / k
-    after = (total[-1] - total[k - 1]) / (n - k)
-    gain = k * (n - k) / n * (before - after) ** 2
-    return bool(gain.max() >= SCREEN * PENALTY * max(sigma, MIN_SIGMA) ** 2 * np.log(n))
+    start = np.repeat(np.r_[0.0, total][edges[:-1]], lengths)
+    before_sum = total - rel - start  # sum of the k runs before
+    series_sum = np.repeat(total[edges[1:] - 1], lengths) - start
+    with np.errstate(invalid="ignore", divide="ignore"):
+        diff = before_sum / k - (series_sum - before_sum) / (n - k)
+        gain = k * (n - k) / n * diff**2
+    valid = recent & (k >= MIN_SEGMENT) & (n - k >= MIN_SEGMENT)
+    gain = np.where(valid, gain, 0.0)
+    best = np.maximum.reduceat(gain, edges[:-1]) if len(gain) else np.zeros(0)
+    noise2 = np.maximum(sigma[edges[:-1]], MIN_SIGMA) ** 2 if len(gain) else np.zeros(0)
+    enough = lengths >= MIN_POINTS
+    return enough & (best >= SCREEN * PENALTY * noise2 * np.log(np.maximum(lengths, 2)))
 
 
 def _median(x: np.ndarray) -> float:
