@@ -14,12 +14,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from bench.commands.history import add_history_commands, cmd_history
 from bench.commands.results import RESULT_COMMANDS, _fraction, add_result_commands
 from bench.errors import UsageError, check_writable
 from bench.execution.ranks import RankFailure  # stdlib-only at import: --help stays torch-free
 
 EXIT_USAGE = 2
 EXIT_RANK_FAILURE = 3  # a rank died or hung (bench.execution.ranks.RankFailure)
+EXIT_NAGIOS_UNKNOWN = 3  # `history check --nagios`: bad input is UNKNOWN to a monitor
 DEFAULT_OUT = Path("results/runs")
 DEFAULT_BASELINES = Path("results/baselines")  # bench.results.blessed.ceiling's default too
 
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="writes <this>/<sku>/ceiling.json (default results/baselines)",
     )
     add_result_commands(sub)
+    add_history_commands(sub)
     _add_health(sub)
     _add_project(sub)
     return parser
@@ -567,6 +570,7 @@ COMMANDS = {
     "ceiling": cmd_ceiling,
     "health": cmd_health,
     "project": cmd_project,
+    "history": cmd_history,
 }
 COMMANDS.update(RESULT_COMMANDS)
 
@@ -581,6 +585,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"flopwatt: error: {exc}", file=sys.stderr)
+        if "--nagios" in (sys.argv[1:] if argv is None else argv):
+            print(f"FLOPWATT UNKNOWN - {exc}")
+            return EXIT_NAGIOS_UNKNOWN
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("flopwatt: interrupted", file=sys.stderr)

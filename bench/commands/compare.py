@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.measuring.stats import REL_IQR_SEVERE, REL_IQR_WARN, median_ci_ranks, quantile
+from bench.results.eligibility import busy
 from bench.results.frame import case_dicts, case_key, case_label, column, known
 
 SAME, FASTER, SLOWER, AMBIGUOUS, NEW, MISSING = (
@@ -50,7 +51,6 @@ BETTER, WORSE = "BETTER", "WORSE"
 DEFAULT_MIN_EFFECT = 0.03
 MAX_REL_IQR = REL_IQR_SEVERE  # 0.25: above it a measurement cannot carry a verdict...
 MAX_REL_IQR_BLIND = REL_IQR_WARN  # ...0.10 when the run could not record CPU pressure
-MAX_CPU_PRESSURE = 0.05  # clean cases on a 2-core VM read <= 0.02, shared ones 0.4-1.0
 EXIT_OK, EXIT_REGRESSION, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -138,12 +138,6 @@ def decide(
         why = f"{effect:+.1%} but unstable: " + ", ".join(unstable) + " (system fluctuation)"
         return Decision(AMBIGUOUS, effect, True, why)
     return Decision(word, effect, True, f"{effect:+.1%}, 95% CIs separated")
-
-
-def busy(case: dict[str, Any]) -> float | None:
-    """The CPU pressure during the case's timing when above MAX_CPU_PRESSURE, else None."""
-    pressure = case.get("cpu_pressure")
-    return pressure if known(pressure) and pressure > MAX_CPU_PRESSURE else None
 
 
 def case_clock(case: dict[str, Any]) -> tuple[float | None, str]:

@@ -49,7 +49,13 @@ def _sku_price(text: str) -> tuple[str, float]:
 def add_result_commands(sub: Any) -> None:
     """Add report, compare and baseline to the subparsers of the main parser."""
     report = sub.add_parser("report", help="Markdown and HTML report with plots of runs")
-    report.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR")
+    report.add_argument("runs", nargs="*", type=Path, metavar="RUN_DIR")
+    report.add_argument(
+        "--history", type=Path, metavar="DIR", help="add the trends of a history folder"
+    )
+    report.add_argument(
+        "--testbed", action="extend", nargs="+", default=[], metavar="ID", help="trends of these"
+    )
     report.add_argument(
         "--out", type=Path, help="folder for report.md, report.html, plots/ (default: the run)"
     )
@@ -115,20 +121,21 @@ def _load(path: Path, role: str = "run") -> Any:
 def cmd_report(args: argparse.Namespace) -> int:
     import time
 
-    from bench.commands.report.build import build_report
     from bench.commands.report.chain import Costs
     from bench.commands.report.pytest_benchmark import to_pytest_benchmark
 
     started = time.perf_counter()
+    if not args.runs and args.history is None:
+        raise UsageError("give RUN_DIR..., or --history DIR for the trends")
+    if args.testbed and args.history is None:
+        raise UsageError("--testbed chooses the trends of --history DIR; give --history")
     runs = [_load(p) for p in args.runs]
-    if args.out is None and len(runs) > 1:
-        raise UsageError("several runs: give --out DIR for the combined report")
+    if args.out is None and len(runs) != 1:
+        raise UsageError("several runs or a history: give --out DIR for the report")
     out: Path = args.out or args.runs[0]
     costs = Costs(args.pue, args.usd_per_kwh, dict(args.usd_per_gpu_hour))
     _check_comparison(runs, costs)
-    report = build_report(
-        runs, costs, args.trace_case, plots=not args.no_plots, projection=_projection(args)
-    )
+    report = _report(args, runs, costs)
     try:
         (out / "plots").mkdir(parents=True, exist_ok=True)
         for plot in report.plots:
@@ -145,6 +152,25 @@ def cmd_report(args: argparse.Namespace) -> int:
     took = time.perf_counter() - started
     print(f"report of {len(runs)} run(s) -> {out / 'report.html'} ({took:.1f} s)")
     return 0
+
+
+def _report(args: argparse.Namespace, runs: list[Any], costs: Any) -> Any:
+    """The report of the runs, with the history's trends after them (or alone)."""
+    from bench.commands.report.build import Report, build_report
+    from bench.results.document import Heading
+
+    plots = not args.no_plots
+    if runs:
+        report = build_report(runs, costs, args.trace_case, plots, _projection(args))
+    else:
+        report = Report(f"flopwatt trends: {args.history}", [Heading("flopwatt report", 1)])
+    if args.history is not None:
+        from bench.commands.report.trends import trends_section
+
+        blocks, figures = trends_section(args.history, args.testbed or None, plots)
+        report.blocks += blocks
+        report.plots += [p for p in figures if p.png is not None]
+    return report
 
 
 def _check_comparison(runs: list[Any], costs: Any) -> None:

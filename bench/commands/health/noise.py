@@ -34,8 +34,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.commands.health.model import FAIL, INCONCLUSIVE, PASS
+from bench.results.eligibility import MAX_CPU_PRESSURE  # the line compare uses too
 
-MAX_CPU_PRESSURE = 0.05  # the same line as bench.commands.compare: clean cases here read <= 0.02
 MAD_TO_SIGMA = 1.4826  # MAD x this estimates a normal distribution's standard deviation
 MIN_SPREAD_N = 3  # fewer repeats than this have no spread worth the name
 

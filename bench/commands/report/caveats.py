@@ -12,10 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 from bench.commands.report.vendor import Comparison, Entry, synthetic_note
+from bench.results.eligibility import MAX_CPU_PRESSURE  # the line compare and health use
 from bench.results.frame import case_label, column, known
 
 CLOCK_BELOW = 0.90  # a median clock under 90% of the spec clock the peak assumes
-MAX_CPU_PRESSURE = 0.05  # the line compare and health use: clean cases here read <= 0.02
 
 
 def _entries(comparison: Comparison) -> list[Entry]:

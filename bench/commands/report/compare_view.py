@@ -8,7 +8,6 @@ from typing import Any
 from bench.commands.compare import (
     AMBIGUOUS,
     FASTER,
-    MAX_CPU_PRESSURE,
     MAX_REL_IQR,
     MAX_REL_IQR_BLIND,
     MISSING,
@@ -20,6 +19,7 @@ from bench.commands.compare import (
     Decision,
 )
 from bench.results.document import Heading, Para, Table, render_markdown
+from bench.results.eligibility import MAX_CPU_PRESSURE
 from bench.results.render import seconds
 
 ORDER = {SLOWER: 0, AMBIGUOUS: 1, MISSING: 2, FASTER: 3, NEW: 4, SAME: 5}
