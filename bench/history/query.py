@@ -1,0 +1,192 @@
+"""Reading the history through DuckDB: the runs, the cases and the environment of runs.
+
+The files a reader counts come from bench.history.layout (markers, merged months); DuckDB
+reads them in one query with union_by_name, so files written before a column existed read
+with that column null. One damaged file must not hide the others: DuckDB fails a whole query
+on one bad file, so on a failure every file's parquet footer is checked (pyarrow, cheap) and
+the query runs again without the bad ones, each named in one warning line; a file that
+passes the footer check but still fails is found by reading file by file.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench.errors import UsageError
+from bench.history.columns import TABLES
+from bench.history.layout import check_history, live_files
+from bench.history.schema import pandas_dtypes
+
+__all__ = ["check_history", "load_cases", "load_environment", "load_runs"]
+
+Warn = Callable[[str], None]
+RETRIES = 3  # a file compact deleted between listing and reading: list again
+
+
+def _stderr(message: str) -> None:
+    print(f"flopwatt: warning: {message}", file=sys.stderr)
+
+
+def _utc(since: datetime | None) -> datetime | None:
+    if since is None:
+        return None
+    return since.replace(tzinfo=timezone.utc) if since.tzinfo is None else since
+
+
+def _empty(table: str) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(columns=list(TABLES[table])).astype(pandas_dtypes(table))
+
+
+def _typed(frame: Any, table: str) -> Any:
+    frame = frame.reindex(columns=list(TABLES[table]))
+    dtypes = pandas_dtypes(table)
+    for column in frame.columns:
+        if dtypes[column].startswith("datetime"):
+            frame[column] = frame[column].dt.tz_convert("UTC").astype(dtypes[column])
+        elif dtypes[column] == "object":
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+        else:
+            frame[column] = frame[column].astype(dtypes[column])
+    return frame.reset_index(drop=True)
+
+
+def _query(files: list[Path], where: str, params: dict[str, Any]) -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        sql = f"SELECT * FROM read_parquet($files, union_by_name = true) {where}"
+        return con.execute(sql, {"files": [str(f) for f in files], **params}).df()
+    finally:
+        con.close()
+
+
+def _footer_ok(path: Path, warn: Warn) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+        return True
+    except FileNotFoundError:
+        return False  # compacted away since the listing: the caller lists again
+    except Exception as exc:  # any unreadable footer is a damaged file
+        warn(f"{path}: not a readable parquet file ({type(exc).__name__}), skipped")
+        return False
+
+
+def _one_by_one(files: list[Path], where: str, params: dict[str, Any], warn: Warn) -> Any:
+    import duckdb
+    import pandas as pd
+
+    parts = []
+    for path in files:
+        try:
+            parts.append(_query([path], where, params))
+        except duckdb.Error as exc:
+            warn(f"{path}: unreadable ({str(exc).splitlines()[0]}), skipped")
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+def _read(history: Path, table: str, where: str, params: dict[str, Any], **opts: Any) -> Any:
+    """Rows of a table matching `where`; damaged files skipped with a warning each."""
+    import duckdb
+
+    warn: Warn = opts.get("warn") or _stderr
+    pick: Callable[[Path], bool] = opts.get("pick") or (lambda p: True)
+    for _ in range(RETRIES):
+        files = [f for f in live_files(history, table, opts.get("since")) if pick(f)]
+        if not files:
+            return _empty(table)
+        try:
+            return _typed(_query(files, where, params), table)
+        except duckdb.Error:
+            good = [f for f in files if _footer_ok(f, warn)]
+        if len(good) < len(files) and not all(f.exists() for f in files):
+            continue  # a file went away under us (compact): list the folder again
+        if not good:
+            return _empty(table)
+        try:
+            return _typed(_query(good, where, params), table)
+        except duckdb.Error:
+            frame = _one_by_one(good, where, params, warn)
+            return _empty(table) if frame is None else _typed(frame, table)
+    raise UsageError(f"{history}: the {table} files kept changing while being read; try again")
+
+
+def _filters(since: datetime | None, testbeds: Sequence[str] | None) -> tuple[str, dict]:
+    clauses, params = [], {}
+    if since is not None:
+        clauses.append("started_at >= $since")
+        params["since"] = since
+    if testbeds is not None:
+        clauses.append("list_contains($testbeds, testbed)")
+        params["testbeds"] = list(testbeds)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _check_testbeds(history: Path, testbeds: Sequence[str], found: Any, warn: Warn) -> None:
+    """UsageError naming a few known testbeds when a requested one is in no run at all."""
+    missing = set(testbeds) - set(found)
+    if not missing:
+        return
+    known = sorted(set(_read(history, "runs", "", {}, warn=warn)["testbed"]))
+    unknown = sorted(missing - set(known))
+    if unknown:
+        few = ", ".join(known[:5]) + (f" (and {len(known) - 5} more)" if len(known) > 5 else "")
+        raise UsageError(f"unknown testbed {unknown[0]!r} in {history}; known: {few or 'none'}")
+
+
+def _load(table: str, history: Path, since: Any, testbeds: Any, warn: Warn | None) -> Any:
+    check_history(Path(history))
+    since = _utc(since)
+    warn = warn or _stderr
+    where, params = _filters(since, testbeds)
+    frame = _read(Path(history), table, where, params, since=since, warn=warn)
+    if testbeds is not None:
+        _check_testbeds(Path(history), testbeds, frame["testbed"].unique(), warn)
+    return frame
+
+
+def load_runs(
+    history: Path,
+    *,
+    since: datetime | None = None,
+    testbeds: Sequence[str] | None = None,
+    warn: Warn | None = None,
+) -> Any:
+    """One row per run (columns.RUN_COLUMNS) that started at or after `since`, of `testbeds`."""
+    return _load("runs", history, since, testbeds, warn)
+
+
+def load_cases(
+    history: Path,
+    *,
+    since: datetime | None = None,
+    testbeds: Sequence[str] | None = None,
+    warn: Warn | None = None,
+) -> Any:
+    """One row per (run, case) (columns.CASE_COLUMNS), filtered like load_runs."""
+    return _load("cases", history, since, testbeds, warn)
+
+
+def load_environment(history: Path, run_ids: Sequence[str], *, warn: Warn | None = None) -> Any:
+    """The environment rows (run_id, key, value) of the given runs. Only their own files and
+    the merged ones are opened: a run's file is named by its run id."""
+    check_history(Path(history))
+    wanted = {str(r) for r in run_ids}
+    if not wanted:
+        return _empty("environment")
+
+    def pick(path: Path) -> bool:
+        return path.stem in wanted or path.stem.startswith("merged-")
+
+    params = {"run_ids": sorted(wanted)}
+    where = "WHERE list_contains($run_ids, run_id)"
+    return _read(Path(history), "environment", where, params, warn=warn or _stderr, pick=pick)
