@@ -92,17 +92,20 @@ class MonthFiles:
     covered: frozenset[str]  # run ids the merged file stands for
     runs: dict[str, Path]  # run id -> its own file, for runs the merged file does not cover
     stale: tuple[Path, ...]  # files the winner made obsolete (compact deletes them)
+    emptied: frozenset[str] = frozenset()  # covered runs whose rows retention dropped
 
     @property
     def files(self) -> list[Path]:
         return ([self.merged] if self.merged else []) + sorted(self.runs.values())
 
 
-def _merged_ids(marker: Path) -> frozenset[str] | None:
+def _merged_ids(marker: Path) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(run ids the merged file stands for, those of them whose rows retention dropped)."""
     try:
         data = json.loads(marker.read_text(encoding="utf-8"))
-        return frozenset(str(r) for r in data["run_ids"])
-    except (OSError, ValueError, KeyError, TypeError):
+        ids = frozenset(str(r) for r in data["run_ids"])
+        return ids, frozenset(str(r) for r in data.get("dropped", ()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None  # a marker still being written (or damaged): its file is not counted yet
 
 
@@ -116,13 +119,13 @@ def month_files(folder: Path) -> MonthFiles:
     done = {n[: -len(".done")] for n in names if n.endswith(".done")}
     ready = stems & done
     merged = sorted((s for s in ready if MERGED.match(s)), key=lambda s: int(s.split("-")[1]))
-    winner, covered, stale = None, frozenset(), []
+    winner, covered, emptied, stale = None, frozenset(), frozenset(), []
     for stem in reversed(merged):
         ids = _merged_ids(folder / f"{stem}.done")
         if ids is None:
             continue
         if winner is None:
-            winner, covered = folder / f"{stem}.parquet", ids
+            winner, (covered, emptied) = folder / f"{stem}.parquet", ids
         else:
             stale.append(folder / f"{stem}.parquet")
     runs = {}
@@ -131,7 +134,7 @@ def month_files(folder: Path) -> MonthFiles:
             stale.append(folder / f"{stem}.parquet")
         else:
             runs[stem] = folder / f"{stem}.parquet"
-    return MonthFiles(winner, covered, runs, tuple(stale))
+    return MonthFiles(winner, covered, runs, tuple(stale), emptied)
 
 
 def months(history: Path, table: str, since: datetime | None = None) -> list[str]:

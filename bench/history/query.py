@@ -43,7 +43,7 @@ def _empty(table: str) -> Any:
     return pd.DataFrame(columns=list(TABLES[table])).astype(pandas_dtypes(table))
 
 
-def _typed(frame: Any, table: str) -> Any:
+def typed(frame: Any, table: str) -> Any:
     frame = frame.reindex(columns=list(TABLES[table]))
     dtypes = pandas_dtypes(table)
     for column in frame.columns:
@@ -75,7 +75,7 @@ def _footer_ok(path: Path, warn: Warn) -> bool:
         pq.read_metadata(path)
         return True
     except FileNotFoundError:
-        return False  # compacted away since the listing: the caller lists again
+        return False  # compacted away since the listing: the caller lists again, silently
     except Exception as exc:  # any unreadable footer is a damaged file
         warn(f"{path}: not a readable parquet file ({type(exc).__name__}), skipped")
         return False
@@ -85,38 +85,48 @@ def _one_by_one(files: list[Path], where: str, params: dict[str, Any], warn: War
     import duckdb
     import pandas as pd
 
-    parts = []
+    parts, bad = [], []
     for path in files:
         try:
             parts.append(_query([path], where, params))
         except duckdb.Error as exc:
             warn(f"{path}: unreadable ({str(exc).splitlines()[0]}), skipped")
-    return pd.concat(parts, ignore_index=True) if parts else None
+            bad.append(path)
+    return (pd.concat(parts, ignore_index=True) if parts else None), bad
+
+
+def read_files(
+    files: list[Path], where: str, params: dict[str, Any], warn: Warn
+) -> tuple[Any, list[Path]]:
+    """Rows of `files` matching `where`, and the files skipped (each named in a warning)."""
+    import duckdb
+
+    if not files:
+        return None, []
+    try:
+        return _query(files, where, params), []
+    except duckdb.Error:
+        good = [f for f in files if _footer_ok(f, warn)]
+    bad = [f for f in files if f not in set(good)]
+    if not good:
+        return None, bad
+    try:
+        return _query(good, where, params), bad
+    except duckdb.Error:
+        frame, worse = _one_by_one(good, where, params, warn)
+        return frame, bad + worse
 
 
 def _read(history: Path, table: str, where: str, params: dict[str, Any], **opts: Any) -> Any:
     """Rows of a table matching `where`; damaged files skipped with a warning each."""
-    import duckdb
-
     warn: Warn = opts.get("warn") or _stderr
     pick: Callable[[Path], bool] = opts.get("pick") or (lambda p: True)
     for _ in range(RETRIES):
         files = [f for f in live_files(history, table, opts.get("since")) if pick(f)]
-        if not files:
-            return _empty(table)
-        try:
-            return _typed(_query(files, where, params), table)
-        except duckdb.Error:
-            good = [f for f in files if _footer_ok(f, warn)]
-        if len(good) < len(files) and not all(f.exists() for f in files):
+        frame, skipped = read_files(files, where, params, warn)
+        if any(not f.exists() for f in skipped):
             continue  # a file went away under us (compact): list the folder again
-        if not good:
-            return _empty(table)
-        try:
-            return _typed(_query(good, where, params), table)
-        except duckdb.Error:
-            frame = _one_by_one(good, where, params, warn)
-            return _empty(table) if frame is None else _typed(frame, table)
+        return _empty(table) if frame is None else typed(frame, table)
     raise UsageError(f"{history}: the {table} files kept changing while being read; try again")
 
 
