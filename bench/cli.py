@@ -206,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_BASELINES,
         help="writes <this>/<sku>/ceiling.json (default results/baselines)",
     )
+    add_history_option(ceiling)
     add_result_commands(sub)
     _add_health(sub)
     _add_project(sub)

@@ -293,3 +293,14 @@ def test_health_with_history(tmp_path: Path, capsys) -> None:
     runs = load_runs(history)
     assert len(runs) == 1 and runs["health_failed"].notna().all()
     assert set(load_cases(history)["health_failed"].dropna()) <= {True, False}
+
+
+def test_ceiling_with_history(tmp_path: Path) -> None:
+    history = tmp_path / "h"
+    tiny = ["--device", "cpu", "--max-dim", "256", "--budget-s", "0.2", "--warmup-s", "0"]
+    args = ["ceiling", *tiny, "--no-memory", "--dtype", "fp32"]
+    assert main([*args, "--baselines", str(tmp_path / "b"), "--history", str(history)]) == 0
+    runs, cases = load_runs(history), load_cases(history)
+    assert runs["suite"].tolist() == ["ceiling"]
+    assert cases["case_label"].tolist() == ["matmul ceiling (quick search) fp32"]
+    assert cases["achieved_ops_per_s"].iloc[0] > 0 and cases["family"].iloc[0] == "matmul"

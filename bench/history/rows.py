@@ -139,14 +139,14 @@ def flatten(data: Any, prefix: str = "") -> dict[str, str | None]:
     return out
 
 
-def _frame(rows: list[dict[str, Any]], columns: tuple[str, ...], table: str) -> Any:
+def table_frame(rows: list[dict[str, Any]], columns: tuple[str, ...], table: str) -> Any:
     import pandas as pd
 
     frame = pd.DataFrame(rows, columns=list(columns))
     return frame.astype(pandas_dtypes(table))
 
 
-def _flopwatt_version(meta: dict[str, Any]) -> str | None:
+def flopwatt_version_of(meta: dict[str, Any]) -> str | None:
     env = meta.get("environment") or {}
     version = meta.get("flopwatt_version") or (env.get("software") or {}).get("flopwatt")
     if version:
@@ -180,7 +180,7 @@ def run_tables(
         "suite": meta.get("suite"),
         "schema_version": meta.get("schema_version"),
         "method_version": method,
-        "flopwatt_version": _flopwatt_version(meta),
+        "flopwatt_version": flopwatt_version_of(meta),
         "synthetic": bool(meta.get("synthetic")),
         "health_failed": _health_failed(run, cases),
     }
@@ -188,9 +188,9 @@ def run_tables(
     base["method_version"] = method
     env = flatten(meta.get("environment") or {})
     return RunTables(
-        runs=_frame([runs], RUN_COLUMNS, "runs"),
-        cases=_frame([_case_row(c, base) for c in cases], CASE_COLUMNS, "cases"),
-        environment=_frame(
+        runs=table_frame([runs], RUN_COLUMNS, "runs"),
+        cases=table_frame([_case_row(c, base) for c in cases], CASE_COLUMNS, "cases"),
+        environment=table_frame(
             [{"run_id": run_id, "key": k, "value": v} for k, v in sorted(env.items())],
             ENVIRONMENT_COLUMNS,
             "environment",

@@ -72,19 +72,26 @@ def write_run(history: Path, runs: Any, cases: Any, environment: Any) -> bool:
 def add_run_dir(history: Path, run_dir: Path, *, warn: Warn | None = None) -> bool:
     """Add a run folder; False if its run id is already in the history. UsageError (one line)
     for a folder that is not a readable run or names no testbed, or a history that is not one.
-    A GPU swapped on the run's host starts a new testbed linked to the one it replaced."""
-    from bench.history.query import load_runs
+    """
     from bench.history.rows import read_run, run_tables
-    from bench.history.testbed import previous_testbed, testbed_of
+
+    run = read_run(Path(run_dir))
+    return add_tables(history, run_tables(run), warn=warn)
+
+
+def add_tables(history: Path, tables: Any, *, warn: Warn | None = None) -> bool:
+    """Add one run's RunTables (bench.history.rows); False if its run id is there already.
+    A GPU swapped on the run's host starts a new testbed, linked here to the one it replaced
+    (bench.history.testbed.previous_testbed, read from the runs table)."""
+    from bench.history.query import load_runs
+    from bench.history.testbed import Testbed, previous_testbed
 
     history = Path(history)
     open_history(history)
-    run = read_run(Path(run_dir))
-    testbed = testbed_of(run.meta)
-    tables = run_tables(run, testbed)
     if has_run(history, tables.run_id, month_of(tables.started_at.to_pydatetime())):
         return False
-    previous = previous_testbed(load_runs(history, warn=warn), testbed)
-    if previous is not None:
-        tables = run_tables(run, testbed, previous)
-    return write_run(history, tables.runs, tables.cases, tables.environment)
+    row = tables.runs.iloc[0]
+    testbed = Testbed(row["host"], row["sku"], row["gpu_uuid"], row["gpu_serial"], row["gpu_bdf"])
+    runs = tables.runs.copy()
+    runs["previous_testbed"] = previous_testbed(load_runs(history, warn=warn), testbed)
+    return write_run(history, runs, tables.cases, tables.environment)

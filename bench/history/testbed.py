@@ -72,12 +72,13 @@ def _gpu(meta: dict[str, Any], facts: dict[str, Any]) -> tuple[str | None, ...]:
     return uuid, serial, bdf
 
 
-def testbed_of(meta: dict[str, Any]) -> Testbed:
-    """The testbed of a run from its run.json; UsageError when it names no host or device."""
+def testbed_of(meta: dict[str, Any], sku: str | None = None) -> Testbed:
+    """The testbed of a run from its run.json (`sku` when the caller knows it already);
+    UsageError when it names no host or device."""
     from bench.results.blessed.runs import run_sku
 
     try:
-        sku = run_sku(meta)
+        sku = sku or run_sku(meta)
     except ValueError as exc:
         raise UsageError(f"no testbed: {exc}") from None
     host = _first(_dig(meta, "environment", "host", "hostname"), meta.get("host"))

@@ -25,7 +25,7 @@ def _keep_days(text: str) -> int:
 
 
 def add_history_option(parser: argparse.ArgumentParser) -> None:
-    """`--history DIR` on run and health: add the finished run folder to a history."""
+    """`--history DIR` on run, health and ceiling: add the finished result to a history."""
     parser.add_argument(
         "--history",
         type=Path,

@@ -64,3 +64,21 @@ def recorder(history: Path | None) -> Callable[[Path], None] | None:
         print(f"{run_dir.name} {state} the history {history}", file=sys.stderr)
 
     return record
+
+
+def record_ceiling(history: Path | None, ceiling: object) -> None:
+    """`ceiling --history DIR`: add the matmul ceilings as a run of suite "ceiling"
+    (bench.history.ceiling_rows); a failure is a warning, ceiling.json is written already."""
+    if history is None:
+        return
+    from bench.execution.session import new_run_id
+    from bench.history.ceiling_rows import ceiling_tables
+    from bench.history.store import add_tables
+
+    try:
+        tables = ceiling_tables(ceiling, new_run_id())
+        add_tables(history, tables, warn=_warn)
+    except Exception as exc:  # whatever went wrong, ceiling.json stands
+        _warn(f"the ceiling was not added to the history: {exc}")
+        return
+    print(f"{tables.run_id} (ceiling) added to the history {history}", file=sys.stderr)
