@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -195,7 +196,13 @@ def test_compact_keeps_the_answer_and_each_row_once(tmp_path: Path, nights: list
         add_run_dir(history, run)
     before = sorted_cases(history)
     small = {p: p.read_bytes() for p in (history / "cases").rglob("*") if p.is_file()}
+    dead, alive = (history / "cases" / "2026-10" / f".n9.parquet.{i}.tmp" for i in (1, 2))
+    dead.write_bytes(b"a writer died here")
+    alive.write_bytes(b"a writer is busy here")
+    os.utime(dead, (0, 0))
     report = compact(history, before="2026-12")
+    assert not dead.exists() and alive.exists()
+    alive.unlink()
     assert ("cases", "2026-11", 3, len(before[before.started_at >= "2026-11-01"])) in [
         (t, m, n, r) for t, m, n, r in report.merged
     ]

@@ -7,7 +7,8 @@ writes `merged-<ns>.done`, which lists the run ids the merged file stands for, a
 deletes the files it replaced. A reader that lists the folder at any moment counts each row
 once (bench.history.layout): before the marker it reads the small files, after it the merged
 one, never both. Run one compaction at a time per history; adds may go on meanwhile (a run
-added to a compacted month lands as a small file and is merged next time).
+added to a compacted month lands as a small file and is merged next time). Temporary files
+of writers that died more than a day ago are removed.
 
 Retention (--keep-days N) drops the case and environment rows of runs that started more
 than N days ago. Their row in the runs table stays: the history still knows the run happened,
@@ -16,6 +17,7 @@ adding its folder again changes nothing, and testbed links stay whole.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -38,6 +40,7 @@ from bench.history.layout import (
 
 Warn = Callable[[str], None]
 MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+STALE_TMP = timedelta(days=1)
 
 
 @dataclass
@@ -77,7 +80,19 @@ def _has_dropped_rows(found: MonthFiles, drop: set[str]) -> bool:
     return bool(drop & set(found.runs)) or bool(drop & (found.covered - found.emptied))
 
 
-def _merge(folder: Path, table: str, found: MonthFiles, drop: set[str], warn: Warn) -> tuple:
+def _sweep(folder: Path, now: datetime) -> None:
+    """Remove the temporary files of writers that died more than a day ago (readers never
+    count them: they end in .tmp)."""
+    limit = (now - STALE_TMP).timestamp()
+    for path in folder.glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < limit:
+                path.unlink()
+
+
+def _merge(
+    folder: Path, table: str, found: MonthFiles, drop: set[str], warn: Warn
+) -> tuple[int, int, list[Path]]:
     """Write the month's merged file and its marker; (files merged, rows, skipped files)."""
     from bench.history.query import read_files, typed
     from bench.history.store import write_table
@@ -126,6 +141,7 @@ def compact(
     for table in TABLE_NAMES:
         for month in months(history, table):
             folder = history / table / month
+            _sweep(folder, now)
             found = month_files(folder)
             dropping = table != "runs" and _has_dropped_rows(found, dropped)
             if not dropping and (month >= before or _single(found)):
