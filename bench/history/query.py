@@ -19,7 +19,7 @@ from typing import Any
 from bench.errors import UsageError
 from bench.history.columns import TABLES
 from bench.history.layout import check_history, live_files
-from bench.history.schema import pandas_dtypes
+from bench.history.schema import arrow_schema, pandas_dtypes
 
 __all__ = ["check_history", "load_cases", "load_environment", "load_runs"]
 
@@ -43,27 +43,36 @@ def _empty(table: str) -> Any:
     return pd.DataFrame(columns=list(TABLES[table])).astype(pandas_dtypes(table))
 
 
-def typed(frame: Any, table: str) -> Any:
-    frame = frame.reindex(columns=list(TABLES[table]))
-    dtypes = pandas_dtypes(table)
-    for column in frame.columns:
-        if dtypes[column].startswith("datetime"):
-            frame[column] = frame[column].dt.tz_convert("UTC").astype(dtypes[column])
-        elif dtypes[column] == "object":
-            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-        else:
-            frame[column] = frame[column].astype(dtypes[column])
-    return frame.reset_index(drop=True)
+def typed(data: Any, table: str) -> Any:
+    """A DataFrame with the table's columns and dtypes (schema.pandas_dtypes) from an arrow
+    table: a column no file had is all null, every column is cast to the store's type."""
+    import pandas as pd
+    import pyarrow as pa
+
+    schema = arrow_schema(table)
+    columns = [
+        data[f.name].cast(f.type) if f.name in data.column_names else pa.nulls(len(data), f.type)
+        for f in schema
+    ]
+    mapper = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
+    frame = pa.table(columns, schema=schema).to_pandas(types_mapper=mapper.get)
+    return frame.astype(pandas_dtypes(table))
 
 
-def _query(files: list[Path], where: str, params: dict[str, Any]) -> Any:
+def _connection() -> Any:
     import duckdb
 
     con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _query(files: list[Path], where: str, params: dict[str, Any]) -> Any:
+    """One DuckDB query over the files, as an arrow table."""
+    con = _connection()
     try:
-        con.execute("SET TimeZone = 'UTC'")
         sql = f"SELECT * FROM read_parquet($files, union_by_name = true) {where}"
-        return con.execute(sql, {"files": [str(f) for f in files], **params}).df()
+        return con.sql(sql, params={"files": [str(f) for f in files], **params}).to_arrow_table()
     finally:
         con.close()
 
@@ -83,7 +92,7 @@ def _footer_ok(path: Path, warn: Warn) -> bool:
 
 def _one_by_one(files: list[Path], where: str, params: dict[str, Any], warn: Warn) -> Any:
     import duckdb
-    import pandas as pd
+    import pyarrow as pa
 
     parts, bad = [], []
     for path in files:
@@ -92,7 +101,7 @@ def _one_by_one(files: list[Path], where: str, params: dict[str, Any], warn: War
         except duckdb.Error as exc:
             warn(f"{path}: unreadable ({str(exc).splitlines()[0]}), skipped")
             bad.append(path)
-    return (pd.concat(parts, ignore_index=True) if parts else None), bad
+    return (pa.concat_tables(parts, promote_options="permissive") if parts else None), bad
 
 
 def read_files(

@@ -90,8 +90,12 @@ def add_tables(history: Path, tables: Any, *, warn: Warn | None = None) -> bool:
     open_history(history)
     if has_run(history, tables.run_id, month_of(tables.started_at.to_pydatetime())):
         return False
+    import pandas as pd
+
     row = tables.runs.iloc[0]
-    testbed = Testbed(row["host"], row["sku"], row["gpu_uuid"], row["gpu_serial"], row["gpu_bdf"])
+    gpu = ("gpu_uuid", "gpu_serial", "gpu_bdf")
+    parts = [None if pd.isna(row[c]) else str(row[c]) for c in gpu]
+    testbed = Testbed(str(row["host"]), str(row["sku"]), *parts)
     runs = tables.runs.copy()
     runs["previous_testbed"] = previous_testbed(load_runs(history, warn=warn), testbed)
     return write_run(history, runs, tables.cases, tables.environment)
