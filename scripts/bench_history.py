@@ -146,6 +146,19 @@ else:
 print(json.dumps({"s": time.perf_counter() - t, "rows": rows}))
 """
 
+ADD = """
+import json, shutil, sys, tempfile, time
+from pathlib import Path
+from bench.history.store import add_run_dir
+run = Path(tempfile.mkdtemp()) / sys.argv[2]
+shutil.copytree(Path(sys.argv[3]), run)
+meta = json.loads((run / "run.json").read_text())
+(run / "run.json").write_text(json.dumps({**meta, "run_id": run.name}))
+t = time.perf_counter()
+add_run_dir(Path(sys.argv[1]), run)
+print(json.dumps({"s": time.perf_counter() - t, "rows": 1}))
+"""
+
 COMPACT = """
 import json, sys, time
 from pathlib import Path
@@ -222,8 +235,12 @@ def main() -> int:
             rows.append((f"compact (months before {before})", s, rss, n))
             if args.check:
                 print(check_figures(history))
-        elif args.check:
-            print(check_figures(history))
+        else:
+            if args.check:
+                print(check_figures(history))
+            sample = str(ROOT / "tests" / "data" / "cpu-run")
+            s, rss, n = timed(ADD, str(history), f"added-{time.time_ns()}", sample)
+            rows.append(("history add of one more run (one node's nightly add)", s, rss, n))
         for what in ("latest", "full"):
             s, rss, n = timed(READ, str(history), what, last)
             label = "latest night, 60 days" if what == "latest" else "full load_cases"

@@ -95,6 +95,7 @@ def _merge(
 ) -> tuple[int, int, list[Path]]:
     """Write the month's merged file and its marker; (files merged, rows, skipped files)."""
     from bench.history.query import read_files, typed
+    from bench.history.schema import fingerprint
     from bench.history.store import write_table
 
     frame, skipped = read_files(found.files, "", {}, warn)
@@ -109,6 +110,7 @@ def _merge(
     merged = folder / f"merged-{time.time_ns()}.parquet"
     write_table(frame, table, merged)
     marker = {"run_ids": sorted(covered), "dropped": sorted(emptied)}
+    marker["schema"] = fingerprint(table)
     write_atomic(done_marker(merged), json.dumps(marker))
     done = [p for p in found.files if p not in skipped and p != merged] + list(found.stale)
     for path in done:  # the new marker covers them: deleting is safe in any order

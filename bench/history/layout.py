@@ -2,9 +2,11 @@
 
     <history>/flopwatt-history.json            what makes a folder a history (format version)
     <history>/<table>/<yyyy-mm>/<run_id>.parquet   one run's rows of one table
-    <history>/<table>/<yyyy-mm>/<run_id>.done      written last: the parquet beside it is whole
+    <history>/<table>/<yyyy-mm>/<run_id>.done      written last: the parquet beside it is
+                                                   whole; holds its schema's fingerprint
     <history>/<table>/<yyyy-mm>/merged-<ns>.parquet  a month compacted into one file
-    <history>/<table>/<yyyy-mm>/merged-<ns>.done     JSON: the run ids the merged file stands for
+    <history>/<table>/<yyyy-mm>/merged-<ns>.done     JSON: the run ids the merged file stands
+                                                     for, and its schema's fingerprint
 
 The month is the run's started_at (UTC). A reader counts a run's file only once its marker
 exists, so a half-written file (a crashed writer, an object store's copy that is still under
@@ -159,3 +161,18 @@ def live_files(history: Path, table: str, since: datetime | None = None) -> list
 
 def done_marker(parquet: Path) -> Path:
     return parquet.with_suffix(".done")
+
+
+def schema_of(parquet: Path) -> str:
+    """The schema fingerprint (bench.history.schema.fingerprint) the file's marker records;
+    "" when it records none."""
+    try:
+        text = done_marker(parquet).read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    if not MERGED.match(parquet.stem):
+        return text
+    try:
+        return str(json.loads(text).get("schema") or "")
+    except (ValueError, AttributeError):
+        return ""

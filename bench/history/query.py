@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.errors import UsageError
 from bench.history.columns import TABLES
-from bench.history.layout import check_history, live_files
+from bench.history.layout import check_history, live_files, schema_of
 from bench.history.schema import arrow_schema, pandas_dtypes
 
 __all__ = ["check_history", "load_cases", "load_environment", "load_runs"]
@@ -68,11 +68,21 @@ def _connection() -> Any:
 
 
 def _query(files: list[Path], where: str, params: dict[str, Any]) -> Any:
-    """One DuckDB query over the files, as an arrow table."""
+    """One DuckDB query over the files, as an arrow table. Files whose markers record one
+    schema are one scan; scans of different schemas (and files of unknown schema, matched
+    column by column) are joined by column name."""
+    groups: dict[str, list[str]] = {}
+    for path in files:
+        groups.setdefault(schema_of(path) if len(files) > 1 else "", []).append(str(path))
+    scans, names = [], {}
+    for i, (schema, group) in enumerate(groups.items()):
+        names[f"files{i}"] = group
+        by_name = "" if schema else ", union_by_name = true"
+        scans.append(f"SELECT * FROM read_parquet($files{i}{by_name})")
+    sql = f"SELECT * FROM ({' UNION ALL BY NAME '.join(scans)}) {where}"
     con = _connection()
     try:
-        sql = f"SELECT * FROM read_parquet($files, union_by_name = true) {where}"
-        return con.sql(sql, params={"files": [str(f) for f in files], **params}).to_arrow_table()
+        return con.sql(sql, params={**names, **params}).to_arrow_table()
     finally:
         con.close()
 
@@ -155,7 +165,9 @@ def _check_testbeds(history: Path, testbeds: Sequence[str], found: Any, warn: Wa
     missing = set(testbeds) - set(found)
     if not missing:
         return
-    known = sorted(set(_read(history, "runs", "", {}, warn=warn)["testbed"]))
+    from bench.history.registry import known_testbeds
+
+    known = known_testbeds(history)
     unknown = sorted(missing - set(known))
     if unknown:
         few = ", ".join(known[:5]) + (f" (and {len(known) - 5} more)" if len(known) > 5 else "")

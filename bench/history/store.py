@@ -22,7 +22,8 @@ from bench.history.layout import (
     open_history,
     write_atomic,
 )
-from bench.history.schema import arrow_schema
+from bench.history.registry import previous_testbed, register
+from bench.history.schema import arrow_schema, fingerprint
 
 Warn = Callable[[str], None]
 
@@ -65,8 +66,18 @@ def write_run(history: Path, runs: Any, cases: Any, environment: Any) -> bool:
         paths[table] = folder / f"{run_id}.parquet"
         write_table(frames[table], table, paths[table])
     for table in TABLE_NAMES:  # markers last, the runs table's last of all
-        write_atomic(done_marker(paths[table]), "")
+        write_atomic(done_marker(paths[table]), fingerprint(table))
+    register(history, {k: _value(v) for k, v in runs.iloc[0].items()})
     return True
+
+
+def _value(value: Any) -> Any:
+    """A cell as a plain Python value, None where pandas holds a missing one."""
+    import pandas as pd
+
+    if not isinstance(value, pd.Timestamp) and pd.isna(value):
+        return None
+    return value
 
 
 def add_run_dir(history: Path, run_dir: Path, *, warn: Warn | None = None) -> bool:
@@ -82,9 +93,8 @@ def add_run_dir(history: Path, run_dir: Path, *, warn: Warn | None = None) -> bo
 def add_tables(history: Path, tables: Any, *, warn: Warn | None = None) -> bool:
     """Add one run's RunTables (bench.history.rows); False if its run id is there already.
     A GPU swapped on the run's host starts a new testbed, linked here to the one it replaced
-    (bench.history.testbed.previous_testbed, read from the runs table)."""
-    from bench.history.query import load_runs
-    from bench.history.testbed import Testbed, previous_testbed
+    (bench.history.registry: the testbeds the history has seen on that host)."""
+    from bench.history.testbed import Testbed
 
     history = Path(history)
     open_history(history)
@@ -97,5 +107,5 @@ def add_tables(history: Path, tables: Any, *, warn: Warn | None = None) -> bool:
     parts = [None if pd.isna(row[c]) else str(row[c]) for c in gpu]
     testbed = Testbed(str(row["host"]), str(row["sku"]), *parts)
     runs = tables.runs.copy()
-    runs["previous_testbed"] = previous_testbed(load_runs(history, warn=warn), testbed)
+    runs["previous_testbed"] = previous_testbed(history, testbed)
     return write_run(history, runs, tables.cases, tables.environment)

@@ -91,18 +91,3 @@ def testbed_of(meta: dict[str, Any], sku: str | None = None) -> Testbed:
         uuid, serial, bdf = (_joined([g[i] for g in per_rank]) for i in range(3))
         host = ",".join(sorted({str(r.get("host") or host) for r in ranks}))
     return Testbed(host=host, sku=sku, gpu_uuid=uuid, gpu_serial=serial, gpu_bdf=bdf)
-
-
-def previous_testbed(runs: Any, testbed: Testbed) -> str | None:
-    """The testbed this one replaced on its host: the latest other testbed with the same
-    host and SKU in the history's runs table (a GPU swap); None if there is none."""
-    if runs is None or len(runs) == 0:
-        return None
-    same = runs[(runs["host"] == testbed.host) & (runs["sku"] == testbed.sku)]
-    mine = same.loc[same["testbed"] == testbed.id, "previous_testbed"].dropna()
-    if len(mine):  # a testbed already in the history keeps the link it started with
-        return str(mine.iloc[0])
-    other = same[same["testbed"] != testbed.id]
-    if len(other) == 0:
-        return None
-    return str(other.sort_values("started_at")["testbed"].iloc[-1])
