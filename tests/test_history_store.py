@@ -311,3 +311,24 @@ def test_ceiling_with_history(tmp_path: Path) -> None:
     assert runs["suite"].tolist() == ["ceiling"]
     assert cases["case_label"].tolist() == ["matmul ceiling (quick search) fp32"]
     assert cases["achieved_ops_per_s"].iloc[0] > 0 and cases["family"].iloc[0] == "matmul"
+
+
+@pytest.mark.parametrize("marker", ["", "0ld5chema000"])
+def test_files_of_an_older_schema_read_with_the_new_column_null(
+    tmp_path: Path, nights: list[Path], marker: str
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    history = tmp_path / "h"
+    add_run_dir(history, nights[1])
+    rows = load_cases(history)
+    # written by an older flopwatt, before rel_iqr was a column (or with no fingerprint)
+    old = rows.assign(run_id="older").drop(columns=["rel_iqr"])
+    path = history / "cases" / "2026-11" / "older.parquet"
+    pq.write_table(pa.Table.from_pandas(old, preserve_index=False), path)
+    path.with_suffix(".done").write_text(marker)
+    cases = load_cases(history)
+    assert len(cases) == 2 * len(rows)
+    assert cases.loc[cases["run_id"] == "older", "rel_iqr"].isna().all()
+    assert cases.loc[cases["run_id"] == "n2", "rel_iqr"].notna().any()
