@@ -126,7 +126,8 @@ def read_files(
         return _query(files, where, params), []
     except duckdb.Error:
         good = [f for f in files if _footer_ok(f, warn)]
-    bad = [f for f in files if f not in set(good)]
+    kept = set(good)
+    bad = [f for f in files if f not in kept]
     if not good:
         return None, bad
     try:
@@ -160,7 +161,7 @@ def _filters(since: datetime | None, testbeds: Sequence[str] | None) -> tuple[st
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
-def _check_testbeds(history: Path, testbeds: Sequence[str], found: Any, warn: Warn) -> None:
+def _check_testbeds(history: Path, testbeds: Sequence[str], found: Any) -> None:
     """UsageError naming a few known testbeds when a requested one is in no run at all."""
     missing = set(testbeds) - set(found)
     if not missing:
@@ -181,7 +182,7 @@ def _load(table: str, history: Path, since: Any, testbeds: Any, warn: Warn | Non
     where, params = _filters(since, testbeds)
     frame = _read(Path(history), table, where, params, since=since, warn=warn)
     if testbeds is not None:
-        _check_testbeds(Path(history), testbeds, frame["testbed"].unique(), warn)
+        _check_testbeds(Path(history), testbeds, frame["testbed"].unique())
     return frame
 
 
