@@ -6,6 +6,7 @@ still a double or a bool there, and DuckDB's union_by_name joins files of any ag
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from bench.history.columns import CASE_COLUMNS, ENVIRONMENT_COLUMNS, RUN_COLUMNS
@@ -40,6 +41,7 @@ def _arrow_type(column: str) -> Any:
     return pa.string()
 
 
+@functools.cache
 def arrow_schema(table: str) -> Any:
     """The pyarrow schema of one table ("runs", "cases" or "environment")."""
     import pyarrow as pa
@@ -67,6 +69,7 @@ def pandas_dtypes(table: str) -> dict[str, str]:
     return out
 
 
+@functools.cache
 def fingerprint(table: str) -> str:
     """A short name of the table's columns and types, written in each file's marker: files
     with one fingerprint are read in one DuckDB scan without matching columns by name file by
