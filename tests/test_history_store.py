@@ -332,3 +332,23 @@ def test_files_of_an_older_schema_read_with_the_new_column_null(
     assert len(cases) == 2 * len(rows)
     assert cases.loc[cases["run_id"] == "older", "rel_iqr"].isna().all()
     assert cases.loc[cases["run_id"] == "n2", "rel_iqr"].notna().any()
+
+
+def test_testbed_names_the_gpu_by_uuid_else_serial_else_bdf() -> None:
+    from bench.history.testbed import testbed_of
+
+    meta = json.loads((GPU / "run.json").read_text())
+    env = meta["environment"]
+    by_uuid = testbed_of(meta)
+    assert by_uuid.gpu_key == "uuid:GPU-fixture"
+    env["gpu"] = {"uuid": None, "pci_bus_id": "0000:18:00.0"}
+    assert testbed_of(meta).gpu_key == "bdf:0000:18:00.0"
+    env["nvml"]["serial"] = "1652922001234"
+    by_serial = testbed_of(meta)
+    assert by_serial.gpu_key == "serial:1652922001234"
+    assert len({by_uuid.id, by_serial.id}) == 2 and by_serial.id.startswith("h100-node/")
+    # a multi-rank job: the set of its GPUs, whatever the rank order
+    ranks = [{"host": "h100-node", "device_facts": {"uuid": u}} for u in ("GPU-b", "GPU-a")]
+    job = testbed_of({**meta, "ranks": ranks})
+    again = testbed_of({**meta, "ranks": ranks[::-1]})
+    assert job.gpu_uuid == "GPU-a,GPU-b" and job.id == again.id
