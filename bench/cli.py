@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench.commands.history import add_history_commands, cmd_history
+from bench.commands.history import add_history_commands, add_history_option, cmd_history
 from bench.commands.results import RESULT_COMMANDS, _fraction, add_result_commands
 from bench.errors import UsageError, check_writable
 from bench.execution.ranks import RankFailure  # stdlib-only at import: --help stays torch-free
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_BASELINES,
         help="reads the stored <this>/<sku>/ceiling.json (default results/baselines)",
     )
+    add_history_option(run)
 
     env = sub.add_parser("env", help="show the environment flopwatt records with every run")
     env.add_argument("--device", default="auto")
@@ -206,10 +207,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_BASELINES,
         help="writes <this>/<sku>/ceiling.json (default results/baselines)",
     )
+    add_history_option(ceiling)
     add_result_commands(sub)
-    add_history_commands(sub)
     _add_health(sub)
     _add_project(sub)
+    add_history_commands(sub)
     return parser
 
 
@@ -308,6 +310,7 @@ def _add_health(sub: Any) -> None:
         default=120.0,
         help="how long rank 0 waits for the other ranks (120)",
     )
+    add_history_option(p)
     p.add_argument("--run-id", help=argparse.SUPPRESS)  # the launching process names the run
     p.add_argument("--canary-flip-rank", type=int, help=argparse.SUPPRESS)  # a test seam
 
@@ -379,6 +382,7 @@ def _peak_overrides(items: Sequence[str]) -> dict[str, float]:
 def cmd_run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from bench.commands.history.store_commands import recorder
     from bench.commands.run import in_run_search, run_extras
     from bench.devices import get_backend, parse_device
     from bench.execution.plan import PolicyOverrides, RunPlan, split_list
@@ -435,7 +439,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                 out = Console(quiet=True)
             err = Console(stderr=True)
             setup = RunSetup(
-                backend, power_setup, args.out, out, err, run_extras(search), job, args.baselines
+                backend,
+                power_setup,
+                args.out,
+                out,
+                err,
+                run_extras(search, recorder(args.history)),
+                job,
+                args.baselines,
             )
             return execute(plan, setup)
         finally:

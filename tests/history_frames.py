@@ -135,13 +135,17 @@ def environment_frame(runs: pd.DataFrame, changes: dict[str, dict[str, str]] | N
 
 
 def write_history(root, cases: pd.DataFrame, runs: pd.DataFrame, environment: pd.DataFrame):
-    """One parquet file per run per table under root/{runs,cases,environment}/, the layout
-    bench.history.query reads (a real history, written without the store's markers)."""
+    """A real history at root, written run by run through the store (bench.history.store)."""
     from pathlib import Path
 
+    from bench.history.store import write_run
+
     root = Path(root)
-    for table, frame in (("runs", runs), ("cases", cases), ("environment", environment)):
-        (root / table).mkdir(parents=True, exist_ok=True)
-        for run_id, part in frame.groupby("run_id", sort=False):
-            part.to_parquet(root / table / f"{run_id}.parquet", index=False)
+    case_parts = dict(tuple(cases.groupby("run_id", sort=False)))
+    env_parts = dict(tuple(environment.groupby("run_id", sort=False)))
+    empty_env = environment.iloc[0:0]
+    for run_id, run in runs.groupby("run_id", sort=False):
+        write_run(
+            root, run, case_parts.get(run_id, cases.iloc[0:0]), env_parts.get(run_id, empty_env)
+        )
     return root

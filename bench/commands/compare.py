@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from bench.measuring.stats import REL_IQR_SEVERE, REL_IQR_WARN, median_ci_ranks, quantile
-from bench.results.eligibility import busy
+from bench.results.eligibility import busy, case_clock
 from bench.results.frame import case_dicts, case_key, case_label, column, known
 
 SAME, FASTER, SLOWER, AMBIGUOUS, NEW, MISSING = (
@@ -140,16 +140,6 @@ def decide(
     return Decision(word, effect, True, f"{effect:+.1%}, 95% CIs separated")
 
 
-def case_clock(case: dict[str, Any]) -> tuple[float | None, str]:
-    """The SM clock the case ran at: the energy window's median under load, else the mean of
-    the reads before and after timing."""
-    median = case.get("sm_clock_hz_median")
-    if known(median) and median > 0:
-        return median, "median SM clock of the energy window"
-    before, after = case.get("clock_hz_before"), case.get("clock_hz_after")
-    if known(before) and known(after) and before > 0 and after > 0:
-        return (before + after) / 2, "clock read before and after timing"
-    return None, "no clock recorded"
 
 
 def confirm_with_clocks(time: Decision, cycles: Decision | None) -> str:

@@ -7,19 +7,23 @@ them to the session, so that the run machinery never imports a command.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from bench.execution.session import RunExtras
 
 
-def run_extras(search: Any = None) -> RunExtras:
+def run_extras(search: Any = None, recorded: Callable[[Path], None] | None = None) -> RunExtras:
     """The health preflight and the ceilings, as `flopwatt run` uses them; `search`
-    (an InRunSearch) limits the ceiling search of suites that measure their own."""
+    (an InRunSearch) limits the ceiling search of suites that measure their own; `recorded`
+    is told the finished run folder (`--history DIR`)."""
     from bench.commands.ceiling.session import ceilings_for_run
     from bench.commands.health.run import preflight
 
-    return RunExtras(preflight=preflight, ceilings=partial(ceilings_for_run, search=search))
+    ceilings = partial(ceilings_for_run, search=search)
+    return RunExtras(preflight=preflight, ceilings=ceilings, recorded=recorded)
 
 
 def in_run_search(

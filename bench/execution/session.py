@@ -77,6 +77,9 @@ class RunExtras:
 
     preflight: Callable[..., Any]
     ceilings: Callable[..., Any]
+    # recorded(run_dir): called on rank 0 once a complete run folder is written and closed
+    # (`--history DIR` adds it to the history); it must not raise
+    recorded: Callable[[Path], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,8 @@ def execute(plan: RunPlan, setup: RunSetup) -> int:
         console.print(marks.line)
         if marks.failed and code == 0:
             code = 1  # the run is complete, but a GPU failed its health check
+    if status == "complete" and job.is_root and extras.recorded is not None:
+        extras.recorded(writer.run_dir)
     done = len(writer.results)
     if status != "complete" and job.is_root:
         err.print(

@@ -1,52 +1,189 @@
-"""Reading a history folder. STAND-IN, to be replaced by the store's version (history-store
-branch): the same functions and signatures, a minimal DuckDB reader over
-`<history>/<table>/**/*.parquet` without markers, compaction or corrupt-file handling.
+"""Reading the history through DuckDB: the runs, the cases and the environment of runs.
+
+The files a reader counts come from bench.history.layout (markers, merged months); DuckDB
+reads them in one query with union_by_name, so files written before a column existed read
+with that column null. One damaged file must not hide the others: DuckDB fails a whole query
+on one bad file, so on a failure every file's parquet footer is checked (pyarrow, cheap) and
+the query runs again without the bad ones, each named in one warning line; a file that
+passes the footer check but still fails is found by reading file by file.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from bench.errors import UsageError
-from bench.history.columns import CASE_COLUMNS, ENVIRONMENT_COLUMNS, RUN_COLUMNS, TABLES
+from bench.history.columns import TABLES
+from bench.history.layout import check_history, live_files, schema_of
+from bench.history.schema import arrow_schema, pandas_dtypes
 
-Warn = Callable[[str], None] | None
+__all__ = ["check_history", "load_cases", "load_environment", "load_runs"]
+
+Warn = Callable[[str], None]
+RETRIES = 3  # a file compact deleted between listing and reading: list again
 
 
-def check_history(history: Path) -> None:
-    """UsageError unless `history` is a folder with the history's tables."""
-    if not history.is_dir() or not any((history / t).is_dir() for t in TABLES):
-        raise UsageError(f"not a flopwatt history: {history} (no runs/ or cases/ folder)")
+def _stderr(message: str) -> None:
+    print(f"flopwatt: warning: {message}", file=sys.stderr)
 
 
-def _read(history: Path, table: str, where: str, params: list[Any]) -> Any:
-    import duckdb
+def _utc(since: datetime | None) -> datetime | None:
+    if since is None:
+        return None
+    return since.replace(tzinfo=timezone.utc) if since.tzinfo is None else since
+
+
+def _empty(table: str) -> Any:
     import pandas as pd
 
-    columns = TABLES[table]
-    files = sorted(str(p) for p in (history / table).rglob("*.parquet"))
+    return pd.DataFrame(columns=list(TABLES[table])).astype(pandas_dtypes(table))
+
+
+def typed(data: Any, table: str) -> Any:
+    """A DataFrame with the table's columns and dtypes (schema.pandas_dtypes) from an arrow
+    table: a column no file had is all null, every column is cast to the store's type."""
+    import pandas as pd
+    import pyarrow as pa
+
+    schema = arrow_schema(table)
+    columns = [
+        data[f.name].cast(f.type) if f.name in data.column_names else pa.nulls(len(data), f.type)
+        for f in schema
+    ]
+    mapper = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
+    frame = pa.table(columns, schema=schema).to_pandas(types_mapper=mapper.get)
+    return frame.astype(pandas_dtypes(table))
+
+
+def _connection() -> Any:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _query(files: list[Path], where: str, params: dict[str, Any]) -> Any:
+    """One DuckDB query over the files, as an arrow table. Files whose markers record one
+    schema are one scan; scans of different schemas (and files of unknown schema, matched
+    column by column) are joined by column name."""
+    groups: dict[str, list[str]] = {}
+    for path in files:
+        groups.setdefault(schema_of(path) if len(files) > 1 else "", []).append(str(path))
+    scans, names = [], {}
+    for i, (schema, group) in enumerate(groups.items()):
+        names[f"files{i}"] = group
+        by_name = "" if schema else ", union_by_name = true"
+        scans.append(f"SELECT * FROM read_parquet($files{i}{by_name})")
+    sql = f"SELECT * FROM ({' UNION ALL BY NAME '.join(scans)}) {where}"
+    con = _connection()
+    try:
+        return con.sql(sql, params={**names, **params}).to_arrow_table()
+    finally:
+        con.close()
+
+
+def _footer_ok(path: Path, warn: Warn) -> bool:
+    import pyarrow.parquet as pq
+
+    try:
+        pq.read_metadata(path)
+        return True
+    except FileNotFoundError:
+        return False  # compacted away since the listing: the caller lists again, silently
+    except Exception as exc:  # any unreadable footer is a damaged file
+        warn(f"{path}: not a readable parquet file ({type(exc).__name__}), skipped")
+        return False
+
+
+def _one_by_one(files: list[Path], where: str, params: dict[str, Any], warn: Warn) -> Any:
+    import duckdb
+    import pyarrow as pa
+
+    parts, bad = [], []
+    for path in files:
+        try:
+            parts.append(_query([path], where, params))
+        except duckdb.Error as exc:
+            warn(f"{path}: unreadable ({str(exc).splitlines()[0]}), skipped")
+            bad.append(path)
+    return (pa.concat_tables(parts, promote_options="permissive") if parts else None), bad
+
+
+def read_files(
+    files: list[Path], where: str, params: dict[str, Any], warn: Warn
+) -> tuple[Any, list[Path]]:
+    """Rows of `files` matching `where`, and the files skipped (each named in a warning)."""
+    import duckdb
+
     if not files:
-        return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
-    sql = f"SELECT {', '.join(columns)} FROM read_parquet(?, union_by_name=true) {where}"
-    with duckdb.connect() as con:
-        frame = con.execute(sql, [files, *params]).df()
-    if "started_at" in frame:
-        frame["started_at"] = pd.to_datetime(frame["started_at"], utc=True)
-    return frame
+        return None, []
+    try:
+        return _query(files, where, params), []
+    except duckdb.Error:
+        good = [f for f in files if _footer_ok(f, warn)]
+    kept = set(good)
+    bad = [f for f in files if f not in kept]
+    if not good:
+        return None, bad
+    try:
+        return _query(good, where, params), bad
+    except duckdb.Error:
+        frame, worse = _one_by_one(good, where, params, warn)
+        return frame, bad + worse
 
 
-def _filters(since: datetime | None, testbeds: Sequence[str] | None) -> tuple[str, list[Any]]:
-    clauses, params = [], []
+def _read(history: Path, table: str, where: str, params: dict[str, Any], **opts: Any) -> Any:
+    """Rows of a table matching `where`; damaged files skipped with a warning each."""
+    warn: Warn = opts.get("warn") or _stderr
+    pick: Callable[[Path], bool] = opts.get("pick") or (lambda p: True)
+    for _ in range(RETRIES):
+        files = [f for f in live_files(history, table, opts.get("since")) if pick(f)]
+        frame, skipped = read_files(files, where, params, warn)
+        if any(not f.exists() for f in skipped):
+            continue  # a file went away under us (compact): list the folder again
+        return _empty(table) if frame is None else typed(frame, table)
+    raise UsageError(f"{history}: the {table} files kept changing while being read; try again")
+
+
+def _filters(since: datetime | None, testbeds: Sequence[str] | None) -> tuple[str, dict]:
+    clauses, params = [], {}
     if since is not None:
-        clauses.append("started_at >= ?")
-        params.append(since)
-    if testbeds:
-        clauses.append("list_contains(?, testbed)")
-        params.append(list(testbeds))
+        clauses.append("started_at >= $since")
+        params["since"] = since
+    if testbeds is not None:
+        clauses.append("list_contains($testbeds, testbed)")
+        params["testbeds"] = list(testbeds)
     return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+
+def _check_testbeds(history: Path, testbeds: Sequence[str], found: Any) -> None:
+    """UsageError naming a few known testbeds when a requested one is in no run at all."""
+    missing = set(testbeds) - set(found)
+    if not missing:
+        return
+    from bench.history.registry import known_testbeds
+
+    known = known_testbeds(history)
+    unknown = sorted(missing - set(known))
+    if unknown:
+        few = ", ".join(known[:5]) + (f" (and {len(known) - 5} more)" if len(known) > 5 else "")
+        raise UsageError(f"unknown testbed {unknown[0]!r} in {history}; known: {few or 'none'}")
+
+
+def _load(table: str, history: Path, since: Any, testbeds: Any, warn: Warn | None) -> Any:
+    check_history(Path(history))
+    since = _utc(since)
+    warn = warn or _stderr
+    where, params = _filters(since, testbeds)
+    frame = _read(Path(history), table, where, params, since=since, warn=warn)
+    if testbeds is not None:
+        _check_testbeds(Path(history), testbeds, frame["testbed"].unique())
+    return frame
 
 
 def load_runs(
@@ -54,11 +191,10 @@ def load_runs(
     *,
     since: datetime | None = None,
     testbeds: Sequence[str] | None = None,
-    warn: Warn = None,
+    warn: Warn | None = None,
 ) -> Any:
-    """The runs table (RUN_COLUMNS)."""
-    check_history(history)
-    return _read(history, "runs", *_filters(since, testbeds))[list(RUN_COLUMNS)]
+    """One row per run (columns.RUN_COLUMNS) that started at or after `since`, of `testbeds`."""
+    return _load("runs", history, since, testbeds, warn)
 
 
 def load_cases(
@@ -66,15 +202,23 @@ def load_cases(
     *,
     since: datetime | None = None,
     testbeds: Sequence[str] | None = None,
-    warn: Warn = None,
+    warn: Warn | None = None,
 ) -> Any:
-    """The cases table (CASE_COLUMNS)."""
-    check_history(history)
-    return _read(history, "cases", *_filters(since, testbeds))[list(CASE_COLUMNS)]
+    """One row per (run, case) (columns.CASE_COLUMNS), filtered like load_runs."""
+    return _load("cases", history, since, testbeds, warn)
 
 
-def load_environment(history: Path, run_ids: Sequence[str], *, warn: Warn = None) -> Any:
-    """The environment rows (run_id, key, value) of the given runs."""
-    check_history(history)
-    where = "WHERE list_contains(?, run_id)"
-    return _read(history, "environment", where, [list(run_ids)])[list(ENVIRONMENT_COLUMNS)]
+def load_environment(history: Path, run_ids: Sequence[str], *, warn: Warn | None = None) -> Any:
+    """The environment rows (run_id, key, value) of the given runs. Only their own files and
+    the merged ones are opened: a run's file is named by its run id."""
+    check_history(Path(history))
+    wanted = {str(r) for r in run_ids}
+    if not wanted:
+        return _empty("environment")
+
+    def pick(path: Path) -> bool:
+        return path.stem in wanted or path.stem.startswith("merged-")
+
+    params = {"run_ids": sorted(wanted)}
+    where = "WHERE list_contains($run_ids, run_id)"
+    return _read(Path(history), "environment", where, params, warn=warn or _stderr, pick=pick)

@@ -1,10 +1,12 @@
-"""Which measurements may stand as a baseline: the rule `compare` and `history check` share.
+"""What a case was measured under, and which measurements may stand as a baseline: the
+rules `compare`, health and `history check` share.
 
-A case measured while another task waited for a CPU (bench.measuring.pressure) can look tight
-and still be slow, so it never carries a verdict. The history adds three rules of its own,
-because a nightly baseline is built from many runs and one bad run must not move it: a run
-measured by another METHOD_VERSION (its numbers mean something else), a throttled case (the
-clock, not the code, set its speed), and a case on a GPU whose health check failed.
+The SM clock a case ran at normalises time by clock. A case measured while another task
+waited for a CPU (bench.measuring.pressure) can look tight and still be slow, so it never
+carries a verdict. The history adds three rules of its own, because a nightly baseline is
+built from many runs and one bad run must not move it: a run measured by another
+METHOD_VERSION (its numbers mean something else), a throttled case (the clock, not the
+code, set its speed), and a case on a GPU whose health check failed.
 """
 
 from __future__ import annotations
@@ -47,3 +49,14 @@ def _versions(value: Any) -> Any:
     if hasattr(value, "fillna"):
         return value.astype("object").fillna("?")
     return "?" if value is None else value
+
+def case_clock(case: dict[str, Any]) -> tuple[float | None, str]:
+    """The SM clock the case ran at: the energy window's median under load, else the mean of
+    the reads before and after timing."""
+    median = case.get("sm_clock_hz_median")
+    if known(median) and median > 0:
+        return median, "median SM clock of the energy window"
+    before, after = case.get("clock_hz_before"), case.get("clock_hz_after")
+    if known(before) and known(after) and before > 0 and after > 0:
+        return (before + after) / 2, "clock read before and after timing"
+    return None, "no clock recorded"

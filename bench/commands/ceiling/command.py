@@ -274,6 +274,10 @@ def run_command(args: Any) -> int:
         notes: list[str] = []
         if ceiling.matmul or ceiling.memory is not None:
             path, notes = save_ceiling(ceiling, args.baselines)
+        if ceiling.matmul and not outcome.interrupted:
+            from bench.commands.history.store_commands import record_ceiling
+
+            record_ceiling(getattr(args, "history", None), ceiling)
         out.print(ceiling_report(ceiling, backend.label, request.dtypes, outcome.failures))
         for note in notes:
             err.print(note)

@@ -224,6 +224,7 @@ def _check(args: argparse.Namespace, ctx: Any, device: str) -> int:
             write(writer, outcome)
             took = time.perf_counter() - started
             writer.finish("complete", duration_s=took)
+            _record(args, writer.run_dir)
             _print(args.format, outcome, str(writer.run_dir), took)
             code = exit_code(outcome.rows)
             return 0 if args.run_id else code  # launched: the launching process decides
@@ -231,6 +232,15 @@ def _check(args: argparse.Namespace, ctx: Any, device: str) -> int:
             job.close()
     finally:
         backend.close()
+
+
+def _record(args: argparse.Namespace, run_dir: Path) -> None:
+    """`--history DIR`: rank 0 adds the complete health run to the history."""
+    from bench.commands.history.store_commands import recorder
+
+    record = recorder(getattr(args, "history", None))
+    if record is not None:
+        record(run_dir)
 
 
 def _print(fmt: str, outcome: Any, run_dir: str, took_s: float) -> None:
