@@ -140,8 +140,6 @@ def decide(
     return Decision(word, effect, True, f"{effect:+.1%}, 95% CIs separated")
 
 
-
-
 def confirm_with_clocks(time: Decision, cycles: Decision | None) -> str:
     """The case verdict once cycles have had their say (None: no clocks on both sides).
 

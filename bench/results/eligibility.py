@@ -50,6 +50,7 @@ def _versions(value: Any) -> Any:
         return value.astype("object").fillna("?")
     return "?" if value is None else value
 
+
 def case_clock(case: dict[str, Any]) -> tuple[float | None, str]:
     """The SM clock the case ran at: the energy window's median under load, else the mean of
     the reads before and after timing."""
