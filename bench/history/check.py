@@ -5,7 +5,9 @@ changepoints, attribution).
 Only the last LOOKBACK_DAYS before the earliest judged run are read: 20 eligible nightly runs
 fit in it with room for ineligible nights, and the change-point detector sees two months.
 Baselines are computed for the STREAK_DAYS before the judged runs and for them, not for
-every row read: enough for a streak of violations, a quarter of the work.
+every row read: enough for a streak of violations, a quarter of the work. The runs table is
+read over the same window (from the newest month folder back), not over the whole history:
+before `history compact` every run is a file, and opening a year of them was most of the time.
 """
 
 from __future__ import annotations
@@ -118,7 +120,7 @@ def run_check(
             warn(message)
 
     check_history(history)
-    runs = load_runs(history, warn=note)
+    runs = load_runs(history, since=_runs_window(history, since), warn=note)
     if runs.empty:
         raise UsageError(f"{history}: the history holds no runs yet")
     check_testbeds(runs, testbeds)
@@ -141,6 +143,23 @@ def run_check(
         key=lambda v: (-STATES.index(v["state"]), v["testbed"], v["case_key"], v["started_at"])
     )
     return result
+
+
+def _runs_window(history: Path, since: datetime | None) -> datetime | None:
+    """The earliest run a check can need: LOOKBACK_DAYS before the first run it may judge
+    (with --since, that date; else STALE_DAYS before the newest month folder's first day)."""
+    from datetime import timezone
+
+    from bench.history.layout import months
+
+    if since is not None:
+        return since - timedelta(days=LOOKBACK_DAYS)
+    found = months(history, "runs")
+    if not found:
+        return None
+    year, month = (int(part) for part in found[-1].split("-"))
+    newest_month = datetime(year, month, 1, tzinfo=timezone.utc)
+    return newest_month - timedelta(days=LOOKBACK_DAYS + STALE_DAYS)
 
 
 def _with_run_health(cases: Any, runs: Any) -> Any:
