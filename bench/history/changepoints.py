@@ -2,10 +2,11 @@
 run of each.
 
 Each series' eligible values (bench.history.verdicts) are divided by their median and
-segmented with ruptures' KernelCPD (linear kernel: the least-squares fit of a piecewise
-constant level, solved exactly by dynamic programming with a penalty), the penalty scaled to
-the series' own noise: PENALTY x sigma^2 x ln(n), sigma from the MAD of the night-to-night
-differences (which a step does not inflate). A slow drift comes out as one or more steps.
+segmented by the least-squares fit of a piecewise constant level with a penalty per change
+point, solved exactly (bench.history.segmentation: the objective of ruptures' KernelCPD with
+its linear kernel, for all series at once), the penalty scaled to the series' own noise:
+PENALTY x sigma^2 x ln(n), sigma from the MAD of the night-to-night differences (which a step
+does not inflate). A slow drift comes out as one or more steps.
 A change point is reported when its level moved by at least MIN_SHIFT from the segment
 before and its first bad run lies in the window asked for; its size is the ratio of the
 two segments' medians.
@@ -19,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from bench.history.baseline import MAD_TO_SIGMA
+from bench.history.segmentation import segment_many
 from bench.history.verdicts import METRICS
 
 PENALTY = 3.5  # x sigma^2 x ln(n): ~0.5% of quiet 60-night series show one (docs/history-check.md)
@@ -57,16 +59,6 @@ class ChangePoint:
         return out
 
 
-def segment(rel: np.ndarray, sigma: float) -> list[int]:
-    """The start index of every segment after the first of a series already divided by its
-    median, for a relative noise sigma."""
-    import ruptures
-
-    algo = ruptures.KernelCPD(kernel="linear", min_size=MIN_SEGMENT, jump=1)
-    penalty = PENALTY * max(sigma, MIN_SIGMA) ** 2 * np.log(len(rel))
-    return [int(k) for k in algo.fit(rel.reshape(-1, 1)).predict(pen=penalty)[:-1]]
-
-
 def noise(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the value over its series' median, and its series' relative noise (1.4826 x
     MAD of night-to-night differences / sqrt 2: a step moves one difference, not the MAD)."""
@@ -91,30 +83,44 @@ def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
         since = when.to_datetime64()
     out: list[ChangePoint] = []
     chosen = judged["series"].isin(series).to_numpy()
+    all_times = judged["started_at"].to_numpy(dtype="datetime64[ns]")
+    all_codes = judged["series"].to_numpy()
     for metric in METRICS:
-        rows = judged[chosen & judged[f"{metric.name}.eligible"].to_numpy()]
-        if rows.empty:
+        picked = np.flatnonzero(chosen & judged[f"{metric.name}.eligible"].to_numpy())
+        if not len(picked):
             continue
-        rows = rows.sort_values(["series", "started_at"])
-        codes = rows["series"].to_numpy()
-        values = rows[f"{metric.name}.value"].to_numpy(dtype=float)
-        times = rows["started_at"].to_numpy(dtype="datetime64[ns]")
+        picked = picked[np.lexsort((all_times[picked], all_codes[picked]))]
+        codes, times = all_codes[picked], all_times[picked]
+        values = judged[f"{metric.name}.value"].to_numpy(dtype=float)[picked]
         rel, sigma = noise(values, codes)
         edges = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
         cutoffs = _cutoffs(times, edges, since)
-        worth = _screen(rel, sigma, edges, times >= np.repeat(cutoffs, np.diff(edges)))
-        for i in np.flatnonzero(worth):
+        recent = times >= np.repeat(cutoffs, np.diff(edges))
+        worth = np.flatnonzero(_screen(rel, sigma, edges, recent))
+        starts = _segment(rel, sigma, edges, worth)
+        for i, found in zip(worth, starts, strict=True):
             lo, hi = edges[i], edges[i + 1]
-            for k, shift, levels in _shifts(rel[lo:hi], times[lo:hi], cutoffs[i], sigma[lo]):
+            for k, shift, levels in _shifts(found, rel[lo:hi], times[lo:hi], cutoffs[i]):
                 scale = values[lo] / rel[lo]
                 levels = (levels[0] * scale, levels[1] * scale, levels[2])
-                out.append(_point(rows, metric.name, lo + k, shift, levels, sigma[lo], hi - lo - k))
+                rows = (int(picked[lo + k]), int(picked[lo + k - 1]))
+                out.append(_point(judged, metric.name, rows, shift, levels, sigma[lo], hi - lo - k))
     return out
 
 
-def _shifts(rel: np.ndarray, times: np.ndarray, cutoff: Any, sigma: float) -> list[tuple]:
+def _segment(rel: np.ndarray, sigma: np.ndarray, edges: np.ndarray, worth: np.ndarray) -> list:
+    """The segment starts of the `worth` series (indices into edges), all at once."""
+    if not len(worth):
+        return []
+    parts = [rel[edges[i] : edges[i + 1]] for i in worth]
+    lengths = np.array([len(p) for p in parts])
+    noise2 = np.maximum(sigma[edges[worth]], MIN_SIGMA) ** 2
+    penalties = PENALTY * noise2 * np.log(lengths)
+    return segment_many(np.concatenate(parts), np.r_[0, np.cumsum(lengths)], penalties, MIN_SEGMENT)
+
+
+def _shifts(starts: list[int], rel: np.ndarray, times: np.ndarray, cutoff: Any) -> list[tuple]:
     """(start, shift, (before, after, window shift)) of each reported change point."""
-    starts = segment(rel, sigma)
     if not starts or times[starts[-1]] < cutoff:
         return []
     bounds = [0, *starts, len(rel)]
@@ -167,10 +173,17 @@ def _median(x: np.ndarray) -> float:
 
 
 def _point(
-    rows: Any, metric: str, k: int, shift: float, levels: tuple, sigma: float, after: int
+    judged: Any,
+    metric: str,
+    rows: tuple[int, int],
+    shift: float,
+    levels: tuple,
+    sigma: float,
+    after: int,
 ) -> ChangePoint:
-    """The change point starting at row k of the sorted rows (k - 1 is the last good run)."""
-    bad, good = rows.iloc[k], rows.iloc[k - 1]
+    """The change point whose first bad run is at position rows[0] of the judged frame and
+    whose last good run is at rows[1]."""
+    bad, good = judged.iloc[rows[0]], judged.iloc[rows[1]]
     return ChangePoint(
         testbed=str(bad["testbed"]),
         case_key=str(bad["case_key"]),
@@ -186,5 +199,5 @@ def _point(
         runs_after=int(after),
         window_shift=float(levels[2]),
         sigma=float(sigma),
-        rows=(int(rows.index[k]), int(rows.index[k - 1])),
+        rows=(int(judged.index[rows[0]]), int(judged.index[rows[1]])),
     )

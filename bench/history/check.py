@@ -2,12 +2,14 @@
 the verdicts, change points and attributions that come out (bench.history.verdicts,
 changepoints, attribution).
 
-Only the last LOOKBACK_DAYS before the earliest judged run are read: 20 eligible nightly runs
-fit in it with room for ineligible nights, and the change-point detector sees two months.
-Baselines are computed for the STREAK_DAYS before the judged runs and for them, not for
-every row read: enough for a streak of violations, a quarter of the work. The runs table is
-read over the same window (from the newest month folder back), not over the whole history:
-before `history compact` every run is a file, and opening a year of them was most of the time.
+Only the cases table is read over the window, LOOKBACK_DAYS before the earliest judged run
+(20 eligible nightly runs fit in it with room for ineligible nights, and the change-point
+detector sees two months): a case row carries its run's id, testbed, time and health mark,
+so the judged runs are found among them. The testbeds and their SKUs (for the peers) come
+from the store's registry, and the runs table is opened only for the runs an attribution
+names. Before `history compact` every run is one file per table, and opening files is most
+of a check's time. Baselines are computed for the STREAK_DAYS before the judged runs and for
+them, not for every row read: enough for a streak of violations, a quarter of the work.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def run_check(
     warn: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Judge the latest run of each testbed (or every run since `since`)."""
-    from bench.history.query import check_history, load_cases, load_runs
+    from bench.history.query import check_history, load_cases
+    from bench.history.registry import testbed_skus
 
     warnings: list[str] = []
 
@@ -120,33 +123,35 @@ def run_check(
             warn(message)
 
     check_history(history)
-    runs = load_runs(history, since=_runs_window(history, since), warn=note)
-    if runs.empty:
-        raise UsageError(f"{history}: the history holds no runs yet")
-    check_testbeds(runs, testbeds)
+    skus = testbed_skus(history)
+    check_testbeds(skus, testbeds)
+    scope = _with_peers(skus, testbeds) if testbeds else None
+    cases = load_cases(history, since=_window(history, since), testbeds=scope, warn=note)
+    if cases.empty:
+        raise UsageError(f"{history}: the history holds no case rows to judge yet")
+    skus = {**dict.fromkeys(cases["testbed"].unique(), "?"), **skus}
+    runs = cases.drop_duplicates("run_id")[["run_id", "testbed", "started_at"]]
     mine = runs[runs["testbed"].isin(testbeds)] if testbeds else runs
     judged = _judged_runs(mine, since, note)
     result = CheckResult(str(history), sorted(judged["run_id"]), [], warnings=warnings)
     if judged.empty:
         return result
-    skus = dict(zip(runs["testbed"], runs["sku"].fillna("?"), strict=True))
-    scope = _with_peers(runs, judged, skus) if testbeds else None
-    start = judged["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
-    cases = _with_run_health(load_cases(history, since=start, testbeds=scope, warn=note), runs)
-    frame = verdicts.judge(cases, judged["started_at"].min() - timedelta(days=STREAK_DAYS))
+    first = judged["started_at"].min()
+    cases = cases[cases["started_at"] >= first - timedelta(days=LOOKBACK_DAYS)]
+    frame = verdicts.judge(cases, first - timedelta(days=STREAK_DAYS))
     rows = frame.index[frame["run_id"].isin(result.judged_runs)]
     result.verdicts = _verdicts(frame, rows)
     series = frame.loc[rows, "series"].unique()
     result.change_points = changepoints.find(frame, series, since)
-    result.attributions = _attribute(history, frame, rows, result, (runs, skus))
+    result.attributions = _attribute(history, frame, rows, result, skus)
     result.verdicts.sort(
         key=lambda v: (-STATES.index(v["state"]), v["testbed"], v["case_key"], v["started_at"])
     )
     return result
 
 
-def _runs_window(history: Path, since: datetime | None) -> datetime | None:
-    """The earliest run a check can need: LOOKBACK_DAYS before the first run it may judge
+def _window(history: Path, since: datetime | None) -> datetime | None:
+    """The earliest case row a check can need: LOOKBACK_DAYS before the first run it may judge
     (with --since, that date; else STALE_DAYS before the newest month folder's first day)."""
     from datetime import timezone
 
@@ -154,7 +159,7 @@ def _runs_window(history: Path, since: datetime | None) -> datetime | None:
 
     if since is not None:
         return since - timedelta(days=LOOKBACK_DAYS)
-    found = months(history, "runs")
+    found = months(history, "cases")
     if not found:
         return None
     year, month = (int(part) for part in found[-1].split("-"))
@@ -162,17 +167,9 @@ def _runs_window(history: Path, since: datetime | None) -> datetime | None:
     return newest_month - timedelta(days=LOOKBACK_DAYS + STALE_DAYS)
 
 
-def _with_run_health(cases: Any, runs: Any) -> Any:
-    """A case's health_failed where it recorded one, else its run's (a run-level failure
-    with no per-case answer voids every case of the run)."""
-    failed = cases["run_id"].map(dict(zip(runs["run_id"], runs["health_failed"], strict=True)))
-    own = cases["health_failed"].astype("boolean")
-    return cases.assign(health_failed=own.fillna(failed.astype("boolean")))
-
-
-def check_testbeds(runs: Any, testbeds: Sequence[str] | None) -> None:
+def check_testbeds(skus: dict[str, str], testbeds: Sequence[str] | None) -> None:
     """UsageError naming the first testbed the history does not have."""
-    known = set(runs["testbed"])
+    known = set(skus)
     unknown = [t for t in testbeds or () if t not in known]
     if unknown:
         some = ", ".join(sorted(known)[:3])
@@ -199,9 +196,9 @@ def _judged_runs(runs: Any, since: datetime | None, warn: Callable[[str], None])
     return judged[fresh]
 
 
-def _with_peers(runs: Any, judged: Any, skus: dict[str, str]) -> list[str]:
-    """The judged testbeds and every testbed of the same SKU (their peers)."""
-    wanted = {skus[t] for t in judged["testbed"]}
+def _with_peers(skus: dict[str, str], testbeds: Sequence[str]) -> list[str]:
+    """The testbeds asked for and every testbed of the same SKU (their peers)."""
+    wanted = {skus[t] for t in testbeds}
     return sorted(t for t, s in skus.items() if s in wanted)
 
 
@@ -280,18 +277,20 @@ def _suspects(frame: Any, rows: Any, points: list[Any]) -> list[tuple[int, str, 
 
 
 def _attribute(
-    history: Path, frame: Any, rows: Any, result: CheckResult, runs_skus: tuple[Any, dict]
+    history: Path, frame: Any, rows: Any, result: CheckResult, skus: dict[str, str]
 ) -> list[attribution.Attribution]:
     """Environment diff and peers for each regression and each change point."""
-    from bench.history.query import load_environment
+    from bench.history.query import load_environment, load_run_rows
 
     suspects = _suspects(frame, rows, result.change_points)
     if not suspects:
         return []
-    runs, skus = runs_skus
     run_ids = frame["run_id"].to_numpy(dtype=object)
-    wanted = {run_ids[i] for b, _, g in suspects for i in (b, g) if i >= 0}
-    env = load_environment(history, sorted(wanted), warn=result.warnings.append)
+    named = [i for b, _, g in suspects for i in (b, g) if i >= 0]
+    wanted = sorted({run_ids[i] for i in named})
+    opts = {"since": frame["started_at"].iloc[named].min(), "warn": result.warnings.append}
+    env = load_environment(history, wanted, **opts)
+    runs = load_run_rows(history, wanted, **opts)
     envs = attribution.environments(_environment(env, runs))
     table = attribution.peer_table(frame, skus, [b for b, _, _ in suspects])
     out = []

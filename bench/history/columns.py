@@ -47,7 +47,7 @@ CASE_COLUMNS: tuple[str, ...] = (
     "cpu_pressure",
     "rel_iqr",
     "throttled",  # bool or null: throttle reasons seen in the energy window
-    "health_failed",  # bool or null: the case ran on a device whose health check failed
+    "health_failed",  # bool or null: the case's device, else its run, failed a health check
 )
 
 # One row per (run, key): the environment flattened to dotted keys, values as strings.

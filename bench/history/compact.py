@@ -98,7 +98,7 @@ def _merge(
     from bench.history.schema import fingerprint
     from bench.history.store import write_table
 
-    frame, skipped = read_files(found.files, "", {}, warn)
+    frame, skipped = read_files({p: found.schema(p) for p in found.files}, "", {}, warn)
     if frame is None:
         return 0, 0, skipped
     frame = typed(frame, table)
@@ -114,7 +114,7 @@ def _merge(
     write_atomic(done_marker(merged), json.dumps(marker))
     done = [p for p in found.files if p not in skipped and p != merged] + list(found.stale)
     for path in done:  # the new marker covers them: deleting is safe in any order
-        done_marker(path).unlink(missing_ok=True)
+        found.marker(path).unlink(missing_ok=True)
         path.unlink(missing_ok=True)
     return len(found.files) - len(skipped), len(frame), skipped
 

@@ -2,8 +2,10 @@
 
     <history>/flopwatt-history.json            what makes a folder a history (format version)
     <history>/<table>/<yyyy-mm>/<run_id>.parquet   one run's rows of one table
-    <history>/<table>/<yyyy-mm>/<run_id>.done      written last: the parquet beside it is
-                                                   whole; holds its schema's fingerprint
+    <history>/<table>/<yyyy-mm>/<run_id>.<fp>.done written last: the parquet beside it is
+                                                   whole; <fp> is its schema's fingerprint
+                                                   (bench.history.schema), so one listing
+                                                   tells a reader which files scan together
     <history>/<table>/<yyyy-mm>/merged-<ns>.parquet  a month compacted into one file
     <history>/<table>/<yyyy-mm>/merged-<ns>.done     JSON: the run ids the merged file stands
                                                      for, and its schema's fingerprint
@@ -12,7 +14,8 @@ The month is the run's started_at (UTC). A reader counts a run's file only once 
 exists, so a half-written file (a crashed writer, an object store's copy that is still under
 way) is never read. Of a month's merged files the newest (largest <ns>) with a readable marker
 wins; the older ones and every run file whose run id the winner lists are ignored, so a
-reader that lists a folder while `compact` works sees each row exactly once.
+reader that lists a folder while `compact` works sees each row exactly once. A run marker
+named `<run_id>.done` (the first release of the store) holds the fingerprint as its text.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -31,6 +34,7 @@ FORMAT = "flopwatt-history"
 FORMAT_VERSION = "1.0"
 TABLE_NAMES = ("environment", "cases", "runs")  # the order a run is written in: runs last
 MERGED = re.compile(r"^merged-(\d+)$")
+TAGGED = re.compile(r"^(?P<stem>.+)\.(?P<schema>[0-9a-f]{12})$")  # <run_id>.<fp> of a marker
 MONTH = re.compile(r"^\d{4}-\d{2}$")
 
 
@@ -95,10 +99,20 @@ class MonthFiles:
     runs: dict[str, Path]  # run id -> its own file, for runs the merged file does not cover
     stale: tuple[Path, ...]  # files the winner made obsolete (compact deletes them)
     emptied: frozenset[str] = frozenset()  # covered runs whose rows retention dropped
+    markers: dict[str, str] = field(default_factory=dict)  # file stem -> its marker's name
+    schemas: dict[str, str] = field(default_factory=dict)  # file stem -> fingerprint in it
 
     @property
     def files(self) -> list[Path]:
         return ([self.merged] if self.merged else []) + sorted(self.runs.values())
+
+    def marker(self, parquet: Path) -> Path:
+        name = self.markers.get(parquet.stem)
+        return parquet.with_name(name) if name else done_marker(parquet)
+
+    def schema(self, parquet: Path) -> str:
+        """The file's schema fingerprint: from its marker's name, else from its text."""
+        return self.schemas.get(parquet.stem) or schema_of(parquet)
 
 
 def _merged_ids(marker: Path) -> tuple[frozenset[str], frozenset[str]] | None:
@@ -111,6 +125,20 @@ def _merged_ids(marker: Path) -> tuple[frozenset[str], frozenset[str]] | None:
         return None  # a marker still being written (or damaged): its file is not counted yet
 
 
+def _markers(names: set[str], stems: set[str]) -> dict[str, tuple[str, str]]:
+    """stem -> (its marker's name, the fingerprint the name carries or "")."""
+    out: dict[str, tuple[str, str]] = {}
+    for name in names:
+        if not name.endswith(".done"):
+            continue
+        base = name[: -len(".done")]
+        if base in stems:
+            out.setdefault(base, (name, ""))
+        elif (tagged := TAGGED.match(base)) and tagged["stem"] in stems:
+            out[tagged["stem"]] = (name, tagged["schema"])
+    return out
+
+
 def month_files(folder: Path) -> MonthFiles:
     """What a reader counts in one <table>/<yyyy-mm> folder (see the module docstring)."""
     try:
@@ -118,12 +146,11 @@ def month_files(folder: Path) -> MonthFiles:
     except FileNotFoundError:
         names = set()
     stems = {n[: -len(".parquet")] for n in names if n.endswith(".parquet")}
-    done = {n[: -len(".done")] for n in names if n.endswith(".done")}
-    ready = stems & done
-    merged = sorted((s for s in ready if MERGED.match(s)), key=lambda s: int(s.split("-")[1]))
+    marked = _markers(names, stems)
+    merged = sorted((s for s in marked if MERGED.match(s)), key=lambda s: int(s.split("-")[1]))
     winner, covered, emptied, stale = None, frozenset(), frozenset(), []
     for stem in reversed(merged):
-        ids = _merged_ids(folder / f"{stem}.done")
+        ids = _merged_ids(folder / marked[stem][0])
         if ids is None:
             continue
         if winner is None:
@@ -131,12 +158,14 @@ def month_files(folder: Path) -> MonthFiles:
         else:
             stale.append(folder / f"{stem}.parquet")
     runs = {}
-    for stem in sorted(ready - set(merged)):
+    for stem in sorted(set(marked) - set(merged)):
         if stem in covered:
             stale.append(folder / f"{stem}.parquet")
         else:
             runs[stem] = folder / f"{stem}.parquet"
-    return MonthFiles(winner, covered, runs, tuple(stale), emptied)
+    markers = {stem: name for stem, (name, _) in marked.items()}
+    schemas = {stem: fp for stem, (_, fp) in marked.items() if fp}
+    return MonthFiles(winner, covered, runs, tuple(stale), emptied, markers, schemas)
 
 
 def months(history: Path, table: str, since: datetime | None = None) -> list[str]:
@@ -151,12 +180,19 @@ def months(history: Path, table: str, since: datetime | None = None) -> list[str
     return [n for n in names if n >= first]
 
 
-def live_files(history: Path, table: str, since: datetime | None = None) -> list[Path]:
-    """Every file of a table a reader counts, its months pruned by `since`."""
-    out: list[Path] = []
+def live_files(history: Path, table: str, since: datetime | None = None) -> dict[Path, str]:
+    """Every file of a table a reader counts, its months pruned by `since`, with the schema
+    fingerprint its marker's name carries ("": see schema_of)."""
+    out: dict[Path, str] = {}
     for month in months(history, table, since):
-        out.extend(month_files(Path(history) / table / month).files)
+        found = month_files(Path(history) / table / month)
+        out.update((path, found.schemas.get(path.stem, "")) for path in found.files)
     return out
+
+
+def run_marker(parquet: Path, schema: str) -> Path:
+    """The marker a run's file is counted by once it exists: `<run_id>.<fp>.done`."""
+    return parquet.with_name(f"{parquet.stem}.{schema}.done")
 
 
 def done_marker(parquet: Path) -> Path:

@@ -21,7 +21,7 @@ from bench.history.columns import TABLES
 from bench.history.layout import check_history, live_files, schema_of
 from bench.history.schema import arrow_schema, pandas_dtypes
 
-__all__ = ["check_history", "load_cases", "load_environment", "load_runs"]
+__all__ = ["check_history", "load_cases", "load_environment", "load_run_rows", "load_runs"]
 
 Warn = Callable[[str], None]
 RETRIES = 3  # a file compact deleted between listing and reading: list again
@@ -67,13 +67,17 @@ def _connection() -> Any:
     return con
 
 
-def _query(files: list[Path], where: str, params: dict[str, Any]) -> Any:
+Files = dict[Path, str]  # a file -> its schema fingerprint, "" to read from its marker
+
+
+def _query(files: Files, where: str, params: dict[str, Any]) -> Any:
     """One DuckDB query over the files, as an arrow table. Files whose markers record one
     schema are one scan; scans of different schemas (and files of unknown schema, matched
     column by column) are joined by column name."""
     groups: dict[str, list[str]] = {}
-    for path in files:
-        groups.setdefault(schema_of(path) if len(files) > 1 else "", []).append(str(path))
+    for path, schema in files.items():
+        key = (schema or schema_of(path)) if len(files) > 1 else ""
+        groups.setdefault(key, []).append(str(path))
     scans, names = [], {}
     for i, (schema, group) in enumerate(groups.items()):
         names[f"files{i}"] = group
@@ -100,14 +104,14 @@ def _footer_ok(path: Path, warn: Warn) -> bool:
         return False
 
 
-def _one_by_one(files: list[Path], where: str, params: dict[str, Any], warn: Warn) -> Any:
+def _one_by_one(files: Files, where: str, params: dict[str, Any], warn: Warn) -> Any:
     import duckdb
     import pyarrow as pa
 
     parts, bad = [], []
     for path in files:
         try:
-            parts.append(_query([path], where, params))
+            parts.append(_query({path: ""}, where, params))
         except duckdb.Error as exc:
             warn(f"{path}: unreadable ({str(exc).splitlines()[0]}), skipped")
             bad.append(path)
@@ -115,7 +119,7 @@ def _one_by_one(files: list[Path], where: str, params: dict[str, Any], warn: War
 
 
 def read_files(
-    files: list[Path], where: str, params: dict[str, Any], warn: Warn
+    files: Files, where: str, params: dict[str, Any], warn: Warn
 ) -> tuple[Any, list[Path]]:
     """Rows of `files` matching `where`, and the files skipped (each named in a warning)."""
     import duckdb
@@ -125,9 +129,8 @@ def read_files(
     try:
         return _query(files, where, params), []
     except duckdb.Error:
-        good = [f for f in files if _footer_ok(f, warn)]
-    kept = set(good)
-    bad = [f for f in files if f not in kept]
+        good = {f: schema for f, schema in files.items() if _footer_ok(f, warn)}
+    bad = [f for f in files if f not in good]
     if not good:
         return None, bad
     try:
@@ -142,7 +145,8 @@ def _read(history: Path, table: str, where: str, params: dict[str, Any], **opts:
     warn: Warn = opts.get("warn") or _stderr
     pick: Callable[[Path], bool] = opts.get("pick") or (lambda p: True)
     for _ in range(RETRIES):
-        files = [f for f in live_files(history, table, opts.get("since")) if pick(f)]
+        found = live_files(history, table, opts.get("since"))
+        files = {f: schema for f, schema in found.items() if pick(f)}
         frame, skipped = read_files(files, where, params, warn)
         if any(not f.exists() for f in skipped):
             continue  # a file went away under us (compact): list the folder again
@@ -197,6 +201,18 @@ def load_runs(
     return _load("runs", history, since, testbeds, warn)
 
 
+def load_run_rows(
+    history: Path,
+    run_ids: Sequence[str],
+    *,
+    since: datetime | None = None,
+    warn: Warn | None = None,
+) -> Any:
+    """The runs-table rows of the given runs (none started before `since`), opening only
+    their own files and merged ones."""
+    return _by_run_id(history, "runs", run_ids, since, warn)
+
+
 def load_cases(
     history: Path,
     *,
@@ -208,17 +224,31 @@ def load_cases(
     return _load("cases", history, since, testbeds, warn)
 
 
-def load_environment(history: Path, run_ids: Sequence[str], *, warn: Warn | None = None) -> Any:
-    """The environment rows (run_id, key, value) of the given runs. Only their own files and
-    the merged ones are opened: a run's file is named by its run id."""
+def load_environment(
+    history: Path,
+    run_ids: Sequence[str],
+    *,
+    since: datetime | None = None,
+    warn: Warn | None = None,
+) -> Any:
+    """The environment rows (run_id, key, value) of the given runs (none started before
+    `since`). Only their own files and the merged ones are opened: a run's file is named by
+    its run id, and months before `since` are not listed."""
+    return _by_run_id(history, "environment", run_ids, since, warn)
+
+
+def _by_run_id(
+    history: Path, table: str, run_ids: Sequence[str], since: datetime | None, warn: Warn | None
+) -> Any:
     check_history(Path(history))
     wanted = {str(r) for r in run_ids}
     if not wanted:
-        return _empty("environment")
+        return _empty(table)
 
     def pick(path: Path) -> bool:
         return path.stem in wanted or path.stem.startswith("merged-")
 
     params = {"run_ids": sorted(wanted)}
     where = "WHERE list_contains($run_ids, run_id)"
-    return _read(Path(history), "environment", where, params, warn=warn or _stderr, pick=pick)
+    opts = {"warn": warn or _stderr, "pick": pick, "since": _utc(since)}
+    return _read(Path(history), table, where, params, **opts)

@@ -69,6 +69,11 @@ def previous_testbed(history: Path, testbed: Testbed) -> str | None:
 
 def known_testbeds(history: Path) -> list[str]:
     """Every testbed the history has seen, sorted."""
+    return sorted(testbed_skus(history))
+
+
+def testbed_skus(history: Path) -> dict[str, str]:
+    """Every testbed the history has seen -> its SKU."""
     root = Path(history) / FOLDER
     folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    return sorted({e["testbed"] for folder in folders for e in _entries(folder)})
+    return {e["testbed"]: str(e.get("sku") or "?") for f in folders for e in _entries(f)}

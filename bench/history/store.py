@@ -2,7 +2,8 @@
 
 Each run writes its own files, named by its run id (unique per run), under the month it
 started in: first every table's parquet file (each written under a temporary name and
-renamed into place), then each table's `<run_id>.done` marker, the runs table's last. A reader
+renamed into place), then each table's `<run_id>.<fp>.done` marker (fp: the schema's
+fingerprint), the runs table's last. A reader
 counts a file only once its marker exists (bench.history.layout), so on object storage, where
 a rename is a copy that a reader may see half-done, a file is still never read half-written.
 Adding a run whose runs marker is already there changes nothing.
@@ -16,10 +17,10 @@ from typing import Any
 
 from bench.history.layout import (
     TABLE_NAMES,
-    done_marker,
     month_files,
     month_of,
     open_history,
+    run_marker,
     write_atomic,
 )
 from bench.history.registry import previous_testbed, register
@@ -44,10 +45,8 @@ def write_table(frame: Any, table: str, path: Path) -> None:
 
 def has_run(history: Path, run_id: str, month: str) -> bool:
     """Is the run in the history: its runs marker, or a merged runs file that lists it."""
-    folder = Path(history) / "runs" / month
-    if (folder / f"{run_id}.done").exists():
-        return True
-    return run_id in month_files(folder).covered
+    found = month_files(Path(history) / "runs" / month)
+    return run_id in found.runs or run_id in found.covered
 
 
 def write_run(history: Path, runs: Any, cases: Any, environment: Any) -> bool:
@@ -58,7 +57,7 @@ def write_run(history: Path, runs: Any, cases: Any, environment: Any) -> bool:
     month = month_of(runs["started_at"].iloc[0].to_pydatetime())
     if has_run(history, run_id, month):
         return False
-    frames = {"runs": runs, "cases": cases, "environment": environment}
+    frames = {"runs": runs, "cases": _with_run_health(cases, runs), "environment": environment}
     paths = {}
     for table in TABLE_NAMES:
         folder = history / table / month
@@ -66,9 +65,20 @@ def write_run(history: Path, runs: Any, cases: Any, environment: Any) -> bool:
         paths[table] = folder / f"{run_id}.parquet"
         write_table(frames[table], table, paths[table])
     for table in TABLE_NAMES:  # markers last, the runs table's last of all
-        write_atomic(done_marker(paths[table]), fingerprint(table))
+        schema = fingerprint(table)
+        write_atomic(run_marker(paths[table], schema), schema)
     register(history, {k: _value(v) for k, v in runs.iloc[0].items()})
     return True
+
+
+def _with_run_health(cases: Any, runs: Any) -> Any:
+    """A case's health mark where it has one, else its run's: a run whose health check failed
+    with no per-case answer voids every case, and a reader of the cases needs no runs."""
+    failed = runs["health_failed"].iloc[0]
+    if _value(failed) is None:
+        return cases
+    own = cases["health_failed"].astype("boolean")
+    return cases.assign(health_failed=own.fillna(bool(failed)))
 
 
 def _value(value: Any) -> Any:
