@@ -59,7 +59,7 @@ def quiet(testbeds: int, cases: int, nights: int, seed: int) -> None:
     took = time.perf_counter() - started
     print(
         f"change points on the last night (quiet fleet, {2 * series} series-metrics, "
-        f"incl. importing ruptures): {len(points)} reported in {took:.1f} s"
+        f"): {len(points)} reported in {took:.1f} s"
     )
 
 

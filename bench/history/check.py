@@ -2,14 +2,11 @@
 the verdicts, change points and attributions that come out (bench.history.verdicts,
 changepoints, attribution).
 
-Only the cases table is read over the window, LOOKBACK_DAYS before the earliest judged run
-(20 eligible nightly runs fit in it with room for ineligible nights, and the change-point
-detector sees two months): a case row carries its run's id, testbed, time and health mark,
-so the judged runs are found among them. The testbeds and their SKUs (for the peers) come
-from the store's registry, and the runs table is opened only for the runs an attribution
-names. Before `history compact` every run is one file per table, and opening files is most
-of a check's time. Baselines are computed for the STREAK_DAYS before the judged runs and for
-them, not for every row read: enough for a streak of violations, a quarter of the work.
+The window read and the runs judged are bench.history.window's. The testbeds and their SKUs
+(for the peers) come from the store's registry, and the runs table is opened only for the
+runs an attribution names. Baselines are computed for the STREAK_DAYS before the judged runs
+and for them, not for every row read: enough for a streak of violations, a quarter of the
+work.
 """
 
 from __future__ import annotations
@@ -20,13 +17,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bench.errors import UsageError
 from bench.history import attribution, changepoints, verdicts
 from bench.history.verdicts import INCONCLUSIVE, REGRESSION, STATES, WARN
 
-LOOKBACK_DAYS = 60
 STREAK_DAYS = 14  # rows judged before the judged runs: a streak is counted over these
-STALE_DAYS = 7  # without --since: testbeds whose latest run is older are named, not judged
 EXIT_OK, EXIT_REGRESSION = 0, 1  # as `compare`; bad input is 2 (bench.cli)
 NAGIOS = {0: "OK", 1: "WARNING", 2: "CRITICAL", 3: "UNKNOWN"}
 VERDICT_FIELDS = (
@@ -112,8 +109,9 @@ def run_check(
     warn: Callable[[str], None] | None = None,
 ) -> CheckResult:
     """Judge the latest run of each testbed (or every run since `since`)."""
-    from bench.history.query import check_history, load_cases
+    from bench.history.query import check_history
     from bench.history.registry import testbed_skus
+    from bench.history.window import read_window
 
     warnings: list[str] = []
 
@@ -126,19 +124,15 @@ def run_check(
     skus = testbed_skus(history)
     check_testbeds(skus, testbeds)
     scope = _with_peers(skus, testbeds) if testbeds else None
-    cases = load_cases(history, since=_window(history, since), testbeds=scope, warn=note)
-    if cases.empty:
+    window = read_window(history, testbeds, scope, since, note)
+    if window.cases.empty:
         raise UsageError(f"{history}: the history holds no case rows to judge yet")
-    skus = {**dict.fromkeys(cases["testbed"].unique(), "?"), **skus}
-    runs = cases.drop_duplicates("run_id")[["run_id", "testbed", "started_at"]]
-    mine = runs[runs["testbed"].isin(testbeds)] if testbeds else runs
-    judged = _judged_runs(mine, since, note)
-    result = CheckResult(str(history), sorted(judged["run_id"]), [], warnings=warnings)
-    if judged.empty:
+    skus = {**dict.fromkeys(window.cases["testbed"].unique(), "?"), **skus}
+    result = CheckResult(str(history), sorted(window.judged["run_id"]), [], warnings=warnings)
+    if window.judged.empty:
         return result
-    first = judged["started_at"].min()
-    cases = cases[cases["started_at"] >= first - timedelta(days=LOOKBACK_DAYS)]
-    frame = verdicts.judge(cases, first - timedelta(days=STREAK_DAYS))
+    first = window.judged["started_at"].min()
+    frame = verdicts.judge(window.cases, first - timedelta(days=STREAK_DAYS))
     rows = frame.index[frame["run_id"].isin(result.judged_runs)]
     result.verdicts = _verdicts(frame, rows)
     series = frame.loc[rows, "series"].unique()
@@ -150,24 +144,7 @@ def run_check(
     return result
 
 
-def _window(history: Path, since: datetime | None) -> datetime | None:
-    """The earliest case row a check can need: LOOKBACK_DAYS before the first run it may judge
-    (with --since, that date; else STALE_DAYS before the newest month folder's first day)."""
-    from datetime import timezone
-
-    from bench.history.layout import months
-
-    if since is not None:
-        return since - timedelta(days=LOOKBACK_DAYS)
-    found = months(history, "cases")
-    if not found:
-        return None
-    year, month = (int(part) for part in found[-1].split("-"))
-    newest_month = datetime(year, month, 1, tzinfo=timezone.utc)
-    return newest_month - timedelta(days=LOOKBACK_DAYS + STALE_DAYS)
-
-
-def check_testbeds(skus: dict[str, str], testbeds: Sequence[str] | None) -> None:
+def check_testbeds(skus: dict[str, Any], testbeds: Sequence[str] | None) -> None:
     """UsageError naming the first testbed the history does not have."""
     known = set(skus)
     unknown = [t for t in testbeds or () if t not in known]
@@ -176,24 +153,6 @@ def check_testbeds(skus: dict[str, str], testbeds: Sequence[str] | None) -> None
         raise UsageError(
             f"unknown testbed {unknown[0]!r}: the history has {len(known)} testbeds ({some}, ...)"
         )
-
-
-def _judged_runs(runs: Any, since: datetime | None, warn: Callable[[str], None]) -> Any:
-    """Every run since `since`; else the latest run of each testbed that ran in the
-    STALE_DAYS before the history's newest run (the others are named in a warning: a
-    testbed that stopped running is news, its last verdict is not)."""
-    if since is not None:
-        return runs[runs["started_at"] >= since]
-    latest = runs.groupby("testbed")["started_at"].transform("max")
-    judged = runs[runs["started_at"] == latest].drop_duplicates("testbed")
-    fresh = judged["started_at"] >= judged["started_at"].max() - timedelta(days=STALE_DAYS)
-    stale = judged.loc[~fresh, "testbed"].tolist()
-    if stale:
-        warn(
-            f"{len(stale)} testbeds have not run in the {STALE_DAYS} days before the newest "
-            f"run, not judged: {', '.join(sorted(stale)[:5])}" + (", ..." if len(stale) > 5 else "")
-        )
-    return judged[fresh]
 
 
 def _with_peers(skus: dict[str, str], testbeds: Sequence[str]) -> list[str]:
@@ -207,34 +166,33 @@ def _verdicts(frame: Any, rows: Any) -> list[dict[str, Any]]:
     run_ids = frame["run_id"].to_numpy(dtype=object)
     columns = ["testbed", "run_id", "started_at", "case_key", "case_label", "family"]
     columns += ["state", "metric", "ineligible"]
+    sub = frame.loc[rows]
+    top = {c: _plain_column(sub[c]) for c in columns}
+    top["started_at"] = [t.isoformat() for t in sub["started_at"]]
+    per_metric = {}
     for m in verdicts.METRICS:
-        columns += [f"{m.name}.{f}" for f in (*VERDICT_FIELDS, "first_bad_row", "last_good_row")]
-    sub = frame.loc[rows, columns].astype(object)
-    sub["started_at"] = [t.isoformat() for t in sub["started_at"]]
+        fields = {f: _plain_column(sub[f"{m.name}.{f}"]) for f in VERDICT_FIELDS}
+        for end in ("first_bad", "last_good"):
+            at = sub[f"{m.name}.{end}_row"].to_numpy()
+            fields[f"{end}_run"] = np.where(at >= 0, run_ids[np.maximum(at, 0)], None).tolist()
+        per_metric[m.name] = fields
     out = []
-    for record in sub.to_dict("records"):
-        v = {k: _plain(record[k]) for k in columns[:9]}
+    for i in range(len(sub)):
+        v = {c: top[c][i] for c in columns}
         v["state"], v["metric"] = str(v["state"]), str(v["metric"])
         collective = v["family"] == "collective"
         v["rate_metric"] = "busbw_bytes_per_s" if collective else "achieved_ops_per_s"
-        for m in verdicts.METRICS:
-            one = {f: _plain(record[f"{m.name}.{f}"]) for f in VERDICT_FIELDS}
-            first, last = record[f"{m.name}.first_bad_row"], record[f"{m.name}.last_good_row"]
-            one["first_bad_run"] = run_ids[first] if first >= 0 else None
-            one["last_good_run"] = run_ids[last] if last >= 0 else None
-            v[m.name] = one
+        for name, fields in per_metric.items():
+            v[name] = {f: values[i] for f, values in fields.items()}
         v["reason"] = reason(v)
         out.append(v)
     return out
 
 
-def _plain(value: Any) -> Any:
-    """JSON-able: NaN and NA are None, numpy scalars are Python numbers."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    return None if isinstance(value, float) and value != value else value
+def _plain_column(column: Any) -> list[Any]:
+    """JSON-able values: NaN and NA are None, numpy scalars Python numbers."""
+    values = column.astype(object)
+    return values.where(column.notna(), None).tolist()
 
 
 def reason(v: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench.errors import UsageError
@@ -168,23 +168,29 @@ def month_files(folder: Path) -> MonthFiles:
     return MonthFiles(winner, covered, runs, tuple(stale), emptied, markers, schemas)
 
 
-def months(history: Path, table: str, since: datetime | None = None) -> list[str]:
-    """The month folders of a table, oldest first; those wholly before `since` left out."""
+def months(
+    history: Path, table: str, since: datetime | None = None, until: datetime | None = None
+) -> list[str]:
+    """The month folders of a table, oldest first; those wholly before `since` or wholly at
+    or after `until` left out."""
     try:
         names = sorted(n for n in os.listdir(Path(history) / table) if MONTH.match(n))
     except FileNotFoundError:
         return []
-    if since is None:
-        return names
-    first = month_of(since)
-    return [n for n in names if n >= first]
+    if since is not None:
+        names = [n for n in names if n >= month_of(since)]
+    if until is not None:
+        names = [n for n in names if n <= month_of(until - timedelta(microseconds=1))]
+    return names
 
 
-def live_files(history: Path, table: str, since: datetime | None = None) -> dict[Path, str]:
-    """Every file of a table a reader counts, its months pruned by `since`, with the schema
-    fingerprint its marker's name carries ("": see schema_of)."""
+def live_files(
+    history: Path, table: str, since: datetime | None = None, until: datetime | None = None
+) -> dict[Path, str]:
+    """Every file of a table a reader counts, its months pruned by `since` and `until`, with
+    the schema fingerprint its marker's name carries ("": see schema_of)."""
     out: dict[Path, str] = {}
-    for month in months(history, table, since):
+    for month in months(history, table, since, until):
         found = month_files(Path(history) / table / month)
         out.update((path, found.schemas.get(path.stem, "")) for path in found.files)
     return out

@@ -50,6 +50,7 @@ def typed(data: Any, table: str) -> Any:
     import pyarrow as pa
 
     schema = arrow_schema(table)
+    data = data.combine_chunks()  # one chunk per file read: cast and convert once, not per file
     columns = [
         data[f.name].cast(f.type) if f.name in data.column_names else pa.nulls(len(data), f.type)
         for f in schema
@@ -145,7 +146,7 @@ def _read(history: Path, table: str, where: str, params: dict[str, Any], **opts:
     warn: Warn = opts.get("warn") or _stderr
     pick: Callable[[Path], bool] = opts.get("pick") or (lambda p: True)
     for _ in range(RETRIES):
-        found = live_files(history, table, opts.get("since"))
+        found = live_files(history, table, opts.get("since"), opts.get("until"))
         files = {f: schema for f, schema in found.items() if pick(f)}
         frame, skipped = read_files(files, where, params, warn)
         if any(not f.exists() for f in skipped):
@@ -154,11 +155,16 @@ def _read(history: Path, table: str, where: str, params: dict[str, Any], **opts:
     raise UsageError(f"{history}: the {table} files kept changing while being read; try again")
 
 
-def _filters(since: datetime | None, testbeds: Sequence[str] | None) -> tuple[str, dict]:
+def _filters(
+    since: datetime | None, until: datetime | None, testbeds: Sequence[str] | None
+) -> tuple[str, dict]:
     clauses, params = [], {}
     if since is not None:
         clauses.append("started_at >= $since")
         params["since"] = since
+    if until is not None:
+        clauses.append("started_at < $until")
+        params["until"] = until
     if testbeds is not None:
         clauses.append("list_contains($testbeds, testbed)")
         params["testbeds"] = list(testbeds)
@@ -179,12 +185,14 @@ def _check_testbeds(history: Path, testbeds: Sequence[str], found: Any) -> None:
         raise UsageError(f"unknown testbed {unknown[0]!r} in {history}; known: {few or 'none'}")
 
 
-def _load(table: str, history: Path, since: Any, testbeds: Any, warn: Warn | None) -> Any:
+def _load(
+    table: str, history: Path, window: tuple[Any, Any], testbeds: Any, warn: Warn | None
+) -> Any:
     check_history(Path(history))
-    since = _utc(since)
+    since, until = (_utc(t) for t in window)
     warn = warn or _stderr
-    where, params = _filters(since, testbeds)
-    frame = _read(Path(history), table, where, params, since=since, warn=warn)
+    where, params = _filters(since, until, testbeds)
+    frame = _read(Path(history), table, where, params, since=since, until=until, warn=warn)
     if testbeds is not None:
         _check_testbeds(Path(history), testbeds, frame["testbed"].unique())
     return frame
@@ -198,7 +206,7 @@ def load_runs(
     warn: Warn | None = None,
 ) -> Any:
     """One row per run (columns.RUN_COLUMNS) that started at or after `since`, of `testbeds`."""
-    return _load("runs", history, since, testbeds, warn)
+    return _load("runs", history, (since, None), testbeds, warn)
 
 
 def load_run_rows(
@@ -217,11 +225,13 @@ def load_cases(
     history: Path,
     *,
     since: datetime | None = None,
+    until: datetime | None = None,
     testbeds: Sequence[str] | None = None,
     warn: Warn | None = None,
 ) -> Any:
-    """One row per (run, case) (columns.CASE_COLUMNS), filtered like load_runs."""
-    return _load("cases", history, since, testbeds, warn)
+    """One row per (run, case) (columns.CASE_COLUMNS), filtered like load_runs, and started
+    before `until` where given (months after it are not listed)."""
+    return _load("cases", history, (since, until), testbeds, warn)
 
 
 def load_environment(

@@ -47,7 +47,7 @@ def load_trends(history: Path, testbeds: Sequence[str] | None) -> tuple[list[Tre
     runs = load_runs(history)
     if runs.empty:
         return [], "the history holds no runs yet"
-    check_testbeds(runs, testbeds)
+    check_testbeds(dict.fromkeys(runs["testbed"]), testbeds)
     if testbeds:
         runs = runs[runs["testbed"].isin(testbeds)]
     start = runs["started_at"].max() - pd.Timedelta(days=TREND_DAYS)
