@@ -50,14 +50,20 @@ def typed(data: Any, table: str) -> Any:
     import pyarrow as pa
 
     schema = arrow_schema(table)
-    data = data.combine_chunks()  # one chunk per file read: cast and convert once, not per file
+    # one chunk per file read: combined first, a column is cast and converted once, not per file
     columns = [
-        data[f.name].cast(f.type) if f.name in data.column_names else pa.nulls(len(data), f.type)
+        _one_chunk(data[f.name]).cast(f.type)
+        if f.name in data.column_names
+        else pa.nulls(len(data), f.type)
         for f in schema
     ]
     mapper = {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype()}
     frame = pa.table(columns, schema=schema).to_pandas(types_mapper=mapper.get)
     return frame.astype(pandas_dtypes(table))
+
+
+def _one_chunk(column: Any) -> Any:
+    return column.combine_chunks() if column.num_chunks > 1 else column
 
 
 def _connection() -> Any:
