@@ -2,6 +2,7 @@
 DuckDB): the table, JSON and Markdown, exit codes, --nagios, --testbed, --since, bad input."""
 
 import json
+import re
 
 import pytest
 from history_frames import Fleet, cases_frame, environment_frame, runs_frame, write_history
@@ -67,6 +68,22 @@ def test_a_regression_fails_the_night_and_says_where_when_and_why(regressed, cap
     assert "since r0000-0027" in lines[first] and "-2" in lines[first]
     assert "software.torch: 2.5.1 → 2.6.0" in out
     assert "node: peers moved" in out
+
+
+def test_a_log_gets_plain_columns_and_a_terminal_rich_tables(regressed, capsys, monkeypatch):
+    _, plain, _ = _run(capsys, "--history", regressed)
+    lines = plain.splitlines()
+    header = next(line for line in lines if line.startswith("state "))
+    rule = lines[lines.index(header) + 1]
+    row = next(line for line in lines if line.startswith("regression "))
+    assert set(rule) <= {"-", " "} and "│" not in plain and "\x1b[" not in plain
+    assert row.index(SLOW) == header.index("testbed")  # the columns line up
+    assert row.index("rate -") == header.index("why") and row.endswith("since r0000-0027")
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "300")  # rich's width in a terminal
+    _, rich, _ = _run(capsys, "--history", regressed)
+    rich = re.sub(r"\x1b\[[0-9;]*m", "", rich)  # the colours
+    assert "┃ state " in rich and "software.torch: 2.5.1 → 2.6.0" in rich
 
 
 def test_json_has_every_verdict_change_point_and_attribution(regressed, capsys):

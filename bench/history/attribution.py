@@ -101,40 +101,39 @@ def environment_diff(
 
 @dataclass(frozen=True)
 class PeerTable:
-    """The judged rows grouped by (SKU, UTC night, case_key), with the columns peers() reads
-    as arrays (a row at a time from pandas is slow)."""
+    """For each row asked about, the rows of its group in the judged frame: same SKU, UTC
+    night and case_key; and the columns peers() reads, as arrays (a row at a time from
+    pandas is slow)."""
 
-    groups: dict[tuple, np.ndarray]
-    keys: dict[int, tuple]  # group key of each row of the chosen nights
-    testbeds: np.ndarray
+    groups: dict[int, np.ndarray]  # row -> the rows of its group, itself included
+    testbeds: np.ndarray  # each row's testbed, as a code
     columns: dict[str, np.ndarray]
 
 
 def peer_table(judged: Any, skus: dict[str, str], rows: Any) -> PeerTable:
-    """Index the judged frame (bench.history.verdicts.judge) for peers() of the given rows:
-    only the rows of their nights are grouped."""
+    """Index the judged frame (bench.history.verdicts.judge) for peers() of the given rows
+    (positions). Each row's group key is one integer: SKU, night and case_key codes."""
     import pandas as pd
 
     day = np.int64(86_400 * 10**9)
     night = judged["started_at"].to_numpy(dtype="datetime64[ns]").view(np.int64) // day
-    mine = judged[np.isin(night, night[list(rows)])]
-    sku = mine["testbed"].map(skus).fillna("?")
-    codes = pd.MultiIndex.from_arrays([sku, night[mine.index], mine["case_key"]])
-    labels = mine.index.to_numpy()
-    groups = {k: labels[v] for k, v in mine.groupby(codes, sort=False).indices.items()}
+    night = night - night.min() if len(night) else night
+    testbed, beds = pd.factorize(judged["testbed"], use_na_sentinel=False)
+    sku = pd.factorize(np.array([skus.get(str(b), "?") for b in beds], dtype=object))[0]
+    case, cases = pd.factorize(judged["case_key"], use_na_sentinel=False)
+    nights = int(night.max()) + 1 if len(night) else 1
+    key = (sku[testbed] * nights + night) * (len(cases) + 1) + case
+    asked = np.asarray(list(rows), dtype=np.int64)
+    near = np.flatnonzero(np.isin(key, key[asked]))  # the rows of the asked rows' groups
+    groups = {int(r): near[key[near] == key[r]] for r in set(asked.tolist())}
     names = [f"{m}.{f}" for m in ("rate", "ops_per_j") for f in ("value", "change", "threshold")]
-    return PeerTable(
-        groups,
-        dict(zip(labels, codes, strict=True)),
-        judged["testbed"].to_numpy(dtype=object),
-        {n: judged[n].to_numpy(dtype=float) for n in names},
-    )
+    return PeerTable(groups, testbed, {n: judged[n].to_numpy(dtype=float) for n in names})
 
 
 def peers(table: PeerTable, row: int, metric: str) -> Peers:
     """The node of judged row `row` among the other testbeds of its SKU that night, by one
     metric ("rate" or "ops_per_j")."""
-    rows = table.groups.get(table.keys[row], np.array([], dtype=int))
+    rows = table.groups[row]
     rows = rows[table.testbeds[rows] != table.testbeds[row]]
     value, change = table.columns[f"{metric}.value"], table.columns[f"{metric}.change"]
     values, changes = value[rows], change[rows]

@@ -30,9 +30,12 @@ class Windows:
     order: np.ndarray  # eligible array position -> caller's row
 
 
-def windows(series: np.ndarray, times: np.ndarray, eligible: np.ndarray) -> Windows:
-    """Index the eligible rows of every series in time order (series: integer codes)."""
-    order = np.lexsort((times, series))
+def windows(
+    series: np.ndarray, times: np.ndarray, eligible: np.ndarray, order: np.ndarray | None = None
+) -> Windows:
+    """Index the eligible rows of every series in time order (series: integer codes);
+    `order`, np.lexsort((times, series)), where the caller has it already."""
+    order = np.lexsort((times, series)) if order is None else order
     ser, elig = series[order], eligible[order]
     count = np.cumsum(elig)
     before_global = count - elig  # eligible rows before, across all series
@@ -48,19 +51,23 @@ def windows(series: np.ndarray, times: np.ndarray, eligible: np.ndarray) -> Wind
     return Windows(out_index, out_before, out_first, order[elig])
 
 
-def gather(
-    win: Windows, values: np.ndarray, rows: np.ndarray | None = None, size: int = BASELINE_RUNS
+def positions(
+    win: Windows, rows: np.ndarray | None = None, size: int = BASELINE_RUNS
 ) -> np.ndarray:
-    """The (rows x size) matrix of each row's last `size` eligible predecessors' values;
-    `rows` (a boolean mask) limits it to some rows."""
-    eligible_values = values[win.order]
+    """The (rows x size) positions in the eligible array of each row's last `size` eligible
+    predecessors, -1 where its series has fewer; `rows` (a boolean mask) limits it to some
+    rows. Computed once, it gathers any number of columns (gather)."""
     first, before = (win.first, win.before) if rows is None else (win.first[rows], win.before[rows])
-    offsets = np.arange(size) - size
-    index = (first + before)[:, None] + offsets[None, :]
-    valid = index >= first[:, None]
+    index = (first + before)[:, None] + (np.arange(size) - size)[None, :]
+    return np.where(index >= first[:, None], index, -1)
+
+
+def gather(win: Windows, values: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The values at positions `at` (positions()) of the eligible array, NaN at -1."""
+    eligible_values = values[win.order]
     if len(eligible_values) == 0:
-        return np.full(index.shape, np.nan)
-    return np.where(valid, eligible_values[np.clip(index, 0, None)], np.nan)
+        return np.full(at.shape, np.nan)
+    return np.where(at >= 0, eligible_values[at], np.nan)  # -1 reads the last: masked
 
 
 def clock_normalised(window: np.ndarray, clocks: np.ndarray, clock: np.ndarray) -> np.ndarray:

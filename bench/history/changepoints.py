@@ -183,7 +183,7 @@ def _point(
 ) -> ChangePoint:
     """The change point whose first bad run is at position rows[0] of the judged frame and
     whose last good run is at rows[1]."""
-    bad, good = judged.iloc[rows[0]], judged.iloc[rows[1]]
+    bad, good = _cells(judged, rows[0]), _cells(judged, rows[1])
     return ChangePoint(
         testbed=str(bad["testbed"]),
         case_key=str(bad["case_key"]),
@@ -201,3 +201,10 @@ def _point(
         sigma=float(sigma),
         rows=(int(judged.index[rows[0]]), int(judged.index[rows[1]])),
     )
+
+
+def _cells(judged: Any, row: int) -> dict[str, Any]:
+    """The named cells of one row (a whole row of the wide judged frame is slow to take)."""
+    return {
+        c: judged[c].iat[row] for c in ("testbed", "case_key", "case_label", "run_id", "started_at")
+    }

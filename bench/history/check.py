@@ -162,31 +162,50 @@ def _with_peers(skus: dict[str, str], testbeds: Sequence[str]) -> list[str]:
 
 
 def _verdicts(frame: Any, rows: Any) -> list[dict[str, Any]]:
-    """The judged (run, case) rows as plain values, with the reason in words."""
-    run_ids = frame["run_id"].to_numpy(dtype=object)
-    columns = ["testbed", "run_id", "started_at", "case_key", "case_label", "family"]
-    columns += ["state", "metric", "ineligible"]
+    """The judged (run, case) rows as plain values, with the reason in words. Built a
+    column at a time: a fleet's night is thousands of rows."""
+    columns = ["testbed", "run_id", "case_key", "case_label", "family", "state", "metric"]
     sub = frame.loc[rows]
-    top = {c: _plain_column(sub[c]) for c in columns}
-    top["started_at"] = [t.isoformat() for t in sub["started_at"]]
-    per_metric = {}
+    top = {c: _plain_column(sub[c]) for c in [*columns, "ineligible"]}
+    top["state"], top["metric"] = list(map(str, top["state"])), list(map(str, top["metric"]))
+    top["started_at"] = _isoformat(sub["started_at"])
+    top["rate_metric"] = [
+        "busbw_bytes_per_s" if f == "collective" else "achieved_ops_per_s" for f in top["family"]
+    ]
+    names = ["testbed", "run_id", "started_at", "case_key", "case_label", "family", "state"]
+    names += ["metric", "ineligible", "rate_metric"]
+    out = [
+        dict(zip(names, values, strict=True))
+        for values in zip(*(top[n] for n in names), strict=True)
+    ]
     for m in verdicts.METRICS:
         fields = {f: _plain_column(sub[f"{m.name}.{f}"]) for f in VERDICT_FIELDS}
         for end in ("first_bad", "last_good"):
-            at = sub[f"{m.name}.{end}_row"].to_numpy()
-            fields[f"{end}_run"] = np.where(at >= 0, run_ids[np.maximum(at, 0)], None).tolist()
-        per_metric[m.name] = fields
-    out = []
-    for i in range(len(sub)):
-        v = {c: top[c][i] for c in columns}
-        v["state"], v["metric"] = str(v["state"]), str(v["metric"])
-        collective = v["family"] == "collective"
-        v["rate_metric"] = "busbw_bytes_per_s" if collective else "achieved_ops_per_s"
-        for name, fields in per_metric.items():
-            v[name] = {f: values[i] for f, values in fields.items()}
+            fields[f"{end}_run"] = _run_at(frame, sub[f"{m.name}.{end}_row"].to_numpy())
+        keys = list(fields)
+        for v, values in zip(out, zip(*fields.values(), strict=True), strict=True):
+            v[m.name] = dict(zip(keys, values, strict=True))
+    for v in out:
         v["reason"] = reason(v)
-        out.append(v)
     return out
+
+
+def _isoformat(times: Any) -> list[str]:
+    """datetime.isoformat() of each time; the judged rows share a few run times, each
+    formatted once."""
+    import pandas as pd
+
+    uniques, where = np.unique(times.to_numpy(), return_inverse=True)
+    text = [t.isoformat() for t in pd.to_datetime(uniques, utc=True)]
+    return [text[i] for i in where.ravel()]
+
+
+def _run_at(frame: Any, at: np.ndarray) -> list[str | None]:
+    """The run id of each frame row `at`, None where -1."""
+    if not len(frame):
+        return [None] * len(at)
+    ids = frame["run_id"].take(np.maximum(at, 0)).to_numpy(dtype=object)
+    return np.where(at >= 0, ids, None).tolist()
 
 
 def _plain_column(column: Any) -> list[Any]:
@@ -224,12 +243,16 @@ def reason(v: dict[str, Any]) -> str:
 def _suspects(frame: Any, rows: Any, points: list[Any]) -> list[tuple[int, str, int]]:
     """(first bad row, metric, last good row or -1) of each regression among the judged rows
     and of each change point, each once."""
-    mine = frame.loc[rows]
-    mine = mine[mine["state"] == REGRESSION]
-    out = [
-        (r[f"{m}.first_bad_row"], m, r[f"{m}.last_good_row"])
-        for m, r in zip(mine["metric"].astype(str), mine.to_dict("records"), strict=True)
-    ]
+    rows = np.asarray(rows)
+    regressed = rows[frame["state"].cat.codes.to_numpy()[rows] == STATES.index(REGRESSION)]
+    decided = frame["metric"].cat.codes.to_numpy()[regressed]
+    energy = decided == verdicts.METRICS_NAMES.index(verdicts.ENERGY.name)  # else the rate
+    metrics = np.where(energy, verdicts.ENERGY.name, verdicts.RATE.name)
+    ends = {}
+    for end in ("first_bad_row", "last_good_row"):
+        rate, joules = (frame[f"{m.name}.{end}"].to_numpy()[regressed] for m in verdicts.METRICS)
+        ends[end] = np.where(energy, joules, rate)
+    out = list(zip(ends["first_bad_row"], metrics.tolist(), ends["last_good_row"], strict=True))
     out += [(cp.rows[0], cp.metric, cp.rows[1]) for cp in points]
     return list(dict.fromkeys((int(b), m, int(g)) for b, m, g in out))
 
@@ -243,10 +266,10 @@ def _attribute(
     suspects = _suspects(frame, rows, result.change_points)
     if not suspects:
         return []
-    run_ids = frame["run_id"].to_numpy(dtype=object)
-    named = [i for b, _, g in suspects for i in (b, g) if i >= 0]
-    wanted = sorted({run_ids[i] for i in named})
-    opts = {"since": frame["started_at"].iloc[named].min(), "warn": result.warnings.append}
+    named = sorted({i for b, _, g in suspects for i in (b, g) if i >= 0})
+    run_ids = dict(zip(named, frame["run_id"].take(named).tolist(), strict=True))
+    opts = {"since": frame["started_at"].take(named).min(), "warn": result.warnings.append}
+    wanted = sorted(set(run_ids.values()))
     env = load_environment(history, wanted, **opts)
     runs = load_run_rows(history, wanted, **opts)
     envs = attribution.environments(_environment(env, runs))

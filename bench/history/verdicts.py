@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.history.baseline import Baseline, clock_normalised, gather, summarise, windows
+from bench.history.baseline import (
+    Baseline,
+    clock_normalised,
+    gather,
+    positions,
+    summarise,
+    windows,
+)
 
 OK, WARN, REGRESSION, IMPROVEMENT, INCONCLUSIVE = (
     "ok",
@@ -87,41 +94,55 @@ def judge(cases: Any, since: Any = None) -> Any:
     from `since` on."""
     from bench.results.eligibility import ineligible
 
-    frame = cases.reset_index(drop=True).copy()
+    frame = cases.reset_index(drop=True)  # a new frame (copy on write): `cases` is not touched
     # A series is one METHOD_VERSION: eligibility's "other METHOD_VERSION" rule holds by
     # construction, each row being judged against its own version's runs only.
-    method = frame["method_version"].astype("object").fillna("?")
-    keys = [frame["testbed"], frame["case_key"], method]
-    series = frame.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    series = _series(frame)
     times = frame["started_at"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    frame["ineligible"] = ineligible(frame, frame["method_version"])
+    frame["ineligible"] = ineligible(frame)
     usable = frame["ineligible"].isna().to_numpy()
     frame["series"] = series
     judged = np.ones(len(frame), dtype=bool)
     if since is not None:
         judged = (frame["started_at"] >= since).to_numpy()
+    keys = (series, times, np.lexsort((times, series)))  # one time order for both metrics
     for metric in METRICS:
-        _judge_metric(frame, metric, (series, times), usable, judged)
+        _judge_metric(frame, metric, keys, usable, judged)
     _combine(frame)
     return frame
 
 
+def _series(frame: Any) -> np.ndarray:
+    """Each row's series, (testbed, case_key, METHOD_VERSION), numbered in order of first
+    appearance (a missing key is a key of its own): each key column factorised, the codes
+    combined, and the combinations numbered."""
+    import pandas as pd
+
+    codes = np.zeros(len(frame), dtype=np.int64)
+    for column in ("testbed", "case_key", "method_version"):
+        these, uniques = pd.factorize(frame[column], use_na_sentinel=False)
+        codes = codes * (len(uniques) + 1) + these
+    return pd.factorize(codes)[0]
+
+
 def _judge_metric(
-    frame: Any, metric: Metric, keys: tuple[np.ndarray, np.ndarray], usable: Any, rows: Any
+    frame: Any, metric: Metric, keys: tuple[np.ndarray, ...], usable: Any, rows: Any
 ) -> None:
     """Add `<metric>.*` columns: value, baseline, sigma, threshold, change and its interval,
     n, state, and the first bad / last good run of the current streak, to the rows chosen
-    (keys: series codes and times of every row)."""
+    (keys: series codes, times and their time order, of every row)."""
     import pandas as pd
 
     values = metric.values(frame)
     has = np.isfinite(values) & (values > 0)
     eligible = usable & has
-    win = windows(*keys, eligible)
-    window = gather(win, values, rows)
+    series, times, order = keys
+    win = windows(series, times, eligible, order)
+    at = positions(win, rows)
+    window = gather(win, values, at)
     if metric.clocked:
         clock = _floats(frame["clock_hz"])
-        window = clock_normalised(window, gather(win, clock, rows), clock[rows])
+        window = clock_normalised(window, gather(win, clock, at), clock[rows])
     base = _spread_out(summarise(window), rows)
     with np.errstate(invalid="ignore", divide="ignore"):
         change = values / base.median - 1

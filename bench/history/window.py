@@ -1,12 +1,13 @@
 """What `history check` reads: the case rows of its window, and the runs it judges among them.
 
 Before `history compact` every run is one file per table, and opening files is most of a
-check's time. So the cases table is read one month folder at a time, newest first, and no
-further back than needed: until the judged runs are known (each testbed's latest run in the
-STALE_DAYS before the newest one, or every run since --since) and the LOOKBACK_DAYS before
-the earliest of them are covered. 20 eligible nightly runs fit in LOOKBACK_DAYS with room for
-ineligible nights, and the change-point detector sees two months. A case row carries its
-run's id, testbed, time and health mark, so the runs table is not needed to find the runs.
+check's time. So the cases table is read in two steps: the newest month first, which names
+the judged runs (each testbed's latest run in the STALE_DAYS before the newest one), and then,
+in one more query, the older months from LOOKBACK_DAYS before the first of them. 20 eligible
+nightly runs fit in LOOKBACK_DAYS with room for ineligible nights, and the change-point
+detector sees two months. A case row carries its run's id, testbed, time and health mark, so
+the runs table is not needed to find the runs. The reads stay arrow tables until the window is
+cut, and are converted to one DataFrame once.
 """
 
 from __future__ import annotations
@@ -41,27 +42,38 @@ def read_window(
     """The window of a check of `testbeds` (None: all), reading the case rows of `scope`
     (the testbeds and their peers; None: all). Testbeds that stopped running are named in
     one warning."""
-    import pandas as pd
+    import pyarrow as pa
 
-    from bench.history.layout import months
-    from bench.history.query import load_cases
+    from bench.history.query import case_table
 
+    opts: dict[str, Any] = {"testbeds": scope, "warn": warn}
     if since is not None:
-        start = since - timedelta(days=LOOKBACK_DAYS)
-        cases = load_cases(history, since=start, testbeds=scope, warn=warn)
-        return _trimmed(cases, _judged_runs(cases, testbeds, since, warn))
-    parts: list[Any] = []
-    runs: list[Any] = []  # one row per run of each part: what coverage is judged on
+        table = case_table(history, since=since - timedelta(days=LOOKBACK_DAYS), **opts)
+        return _cut(table, testbeds, since, warn)
+    newest, start = _newest_month(history, opts)
+    if newest is None:
+        return _cut(None, testbeds, None, warn)
+    older = _older_start(_runs(newest, testbeds), start)
+    if older is None or older < start:
+        rest = case_table(history, since=older, until=start, **opts)
+        if rest is not None:
+            newest = pa.concat_tables([rest, newest], promote_options="permissive")
+    return _cut(newest, testbeds, None, warn)
+
+
+def _newest_month(history: Path, opts: dict[str, Any]) -> tuple[Any, datetime | None]:
+    """The case rows of the newest month that has any (an arrow table, None if no month has
+    any), and that month's first instant."""
+    from bench.history.layout import months
+    from bench.history.query import case_table
+
     for month in reversed(months(history, "cases")):
         start = _month_start(month)
         until = (start + timedelta(days=32)).replace(day=1)
-        part = load_cases(history, since=start, until=until, testbeds=scope, warn=warn)
-        parts.insert(0, part)
-        runs.append(_runs(part, testbeds))
-        if _covered(pd.concat(runs, ignore_index=True), start):
-            break
-    cases = pd.concat(parts, ignore_index=True) if parts else load_cases(history)
-    return _trimmed(cases, _judged_runs(cases, testbeds, None, warn))
+        table = case_table(history, since=start, until=until, **opts)
+        if table is not None and table.num_rows:
+            return table, start
+    return None, None
 
 
 def _month_start(month: str) -> datetime:
@@ -69,21 +81,33 @@ def _month_start(month: str) -> datetime:
     return datetime(year, number, 1, tzinfo=timezone.utc)
 
 
-def _covered(runs: Any, start: datetime) -> bool:
-    """Do the runs read, from `start` on, hold every judged run and the lookback before the
-    first of them?"""
+def _older_start(runs: Any, start: datetime) -> datetime | None:
+    """How far back the window reaches, given the runs of the newest month (read from
+    `start` on): LOOKBACK_DAYS before the first judged run, where those runs name them all.
+    When the newest month began less than STALE_DAYS before its newest run, a testbed's
+    latest run may be older still: then as far as any judged run's lookback can reach.
+    None (read everything) when no run of the testbeds judged is in the newest month."""
     if runs.empty:
-        return False
+        return None
     newest = runs["started_at"].max()
     if start > newest - timedelta(days=STALE_DAYS):
-        return False  # an older month may hold a testbed's latest run
-    first = _latest(runs, newest)["started_at"].min()
-    return start <= first - timedelta(days=LOOKBACK_DAYS)
+        return newest - timedelta(days=STALE_DAYS + LOOKBACK_DAYS)
+    return _latest(runs, newest)["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
 
 
-def _runs(cases: Any, testbeds: Sequence[str] | None) -> Any:
-    """One row per run of `testbeds` (None: all): run_id, testbed, started_at."""
-    runs = cases.drop_duplicates("run_id")[["run_id", "testbed", "started_at"]]
+def _started(table: Any) -> Any:
+    """The started_at column of an arrow table of case rows, as the store's type."""
+    from bench.history.schema import arrow_schema
+
+    return table["started_at"].cast(arrow_schema("cases").field("started_at").type)
+
+
+def _runs(table: Any, testbeds: Sequence[str] | None) -> Any:
+    """One row per run of `testbeds` (None: all) in an arrow table of case rows, as a
+    DataFrame: run_id, testbed, started_at (UTC), oldest first."""
+    from bench.history.query import runs_in
+
+    runs = runs_in(table)
     return runs[runs["testbed"].isin(testbeds)] if testbeds else runs
 
 
@@ -94,13 +118,10 @@ def _latest(runs: Any, newest: Any) -> Any:
     return last[last["started_at"] >= newest - timedelta(days=STALE_DAYS)]
 
 
-def _judged_runs(
-    cases: Any, testbeds: Sequence[str] | None, since: datetime | None, warn: Warn
-) -> Any:
+def _judged_runs(runs: Any, since: datetime | None, warn: Warn) -> Any:
     """Every run since `since`; else the latest run of each testbed that ran in the
     STALE_DAYS before the newest run (the others are named in a warning: a testbed that
     stopped running is news, its last verdict is not)."""
-    runs = _runs(cases, testbeds)
     if since is not None or runs.empty:
         return runs[runs["started_at"] >= since] if since is not None else runs
     judged = _latest(runs, runs["started_at"].max())
@@ -113,9 +134,22 @@ def _judged_runs(
     return judged
 
 
-def _trimmed(cases: Any, judged: Any) -> Window:
-    """The rows from LOOKBACK_DAYS before the first judged run on."""
-    if judged.empty:
-        return Window(cases, judged)
-    first = judged["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
-    return Window(cases[cases["started_at"] >= first].reset_index(drop=True), judged)
+def _cut(table: Any, testbeds: Sequence[str] | None, since: datetime | None, warn: Warn) -> Window:
+    """The window of the case rows read: the judged runs, and the rows from LOOKBACK_DAYS
+    before the first of them on, as one DataFrame."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from bench.history.query import typed
+    from bench.history.schema import arrow_schema
+
+    if table is None:
+        table = arrow_schema("cases").empty_table()
+    runs = _runs(table, None)
+    judged = _judged_runs(runs[runs["testbed"].isin(testbeds)] if testbeds else runs, since, warn)
+    if not judged.empty:
+        first = judged["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
+        if runs["started_at"].min() < first:  # often the rows read are all in the window
+            start = pa.scalar(first.to_pydatetime(), type=_started(table).type)
+            table = table.filter(pc.greater_equal(_started(table), start))
+    return Window(typed(table, "cases"), judged.reset_index(drop=True))

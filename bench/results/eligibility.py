@@ -16,6 +16,7 @@ from typing import Any
 from bench.results.frame import known
 
 MAX_CPU_PRESSURE = 0.05  # clean cases on a 2-core VM read <= 0.02, shared ones 0.4-1.0
+SAME = object()  # ineligible(): every row is judged against its own METHOD_VERSION
 
 
 def busy(case: dict[str, Any]) -> float | None:
@@ -24,24 +25,41 @@ def busy(case: dict[str, Any]) -> float | None:
     return pressure if known(pressure) and pressure > MAX_CPU_PRESSURE else None
 
 
-def ineligible(cases: Any, method_version: Any) -> Any:
+def ineligible(cases: Any, method_version: Any = SAME) -> Any:
     """Why each row of a history `cases` frame cannot stand in a baseline (None: it can).
 
-    `method_version` is the judged run's, one value or a Series aligned with `cases`.
-    The first reason that applies wins, in the order below."""
+    `method_version` is the judged run's, one value or a Series aligned with `cases`; SAME
+    (the default) when each row is judged against its own METHOD_VERSION's runs only, as
+    the history's series are. The first reason that applies wins, in the order below."""
+    import numpy as np
     import pandas as pd
 
-    reason = pd.Series(None, index=cases.index, dtype="object")
+    status = cases["status"]
     rules = (
-        (cases["status"].fillna("unknown") != "ok", "status " + cases["status"].fillna("?")),
+        (status.fillna("unknown") != "ok", lambda hit: "status " + status[hit].fillna("?")),
         (cases["cpu_pressure"].astype("float64") > MAX_CPU_PRESSURE, "busy CPU"),
-        (cases["throttled"].astype("boolean").fillna(False).astype(bool), "throttled"),
-        (cases["health_failed"].astype("boolean").fillna(False).astype(bool), "health failed"),
-        (_versions(cases["method_version"]) != _versions(method_version), "other METHOD_VERSION"),
+        (cases["throttled"].astype("boolean").fillna(False), "throttled"),
+        (cases["health_failed"].astype("boolean").fillna(False), "health failed"),
+        (_other_version(cases["method_version"], method_version), "other METHOD_VERSION"),
     )
-    for hit, why in reversed(rules):  # reversed: the first rule's reason is written last
-        reason = reason.mask(hit, why)
-    return reason
+    reason = np.full(len(cases), None, dtype=object)
+    open_rows = np.ones(len(cases), dtype=bool)  # no reason yet
+    for rule, why in rules:
+        hit = np.asarray(rule, dtype=bool) & open_rows
+        if hit.any():
+            reason[hit] = why if isinstance(why, str) else why(hit).to_numpy(dtype=object)
+            open_rows &= ~hit
+    return pd.Series(reason, index=cases.index, dtype="object")
+
+
+def _other_version(versions: Any, judged: Any) -> Any:
+    """Rows measured by another METHOD_VERSION than the judged run's (an unknown one is
+    "?", equal to another unknown)."""
+    import numpy as np
+
+    if judged is SAME:
+        return np.zeros(len(versions), dtype=bool)
+    return (_versions(versions) != _versions(judged)).to_numpy(dtype=bool)
 
 
 def _versions(value: Any) -> Any:
