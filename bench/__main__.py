@@ -1,5 +1,5 @@
 """`python -m bench` is the same entry point as the `flopwatt` console script."""
 
-from bench.cli import main
+from bench.cli import entry
 
-raise SystemExit(main())
+raise SystemExit(entry())

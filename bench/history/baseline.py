@@ -94,11 +94,11 @@ def summarise(window: np.ndarray) -> Baseline:
     """Median, noise and the distribution-free 95% CI of the median along each row."""
     ordered = np.sort(window, axis=1)  # NaN last
     n = np.isfinite(ordered).sum(axis=1)
-    median = _median(ordered, n)
+    median = sorted_median(ordered, n)
     spread = np.sort(np.abs(window - median[:, None]), axis=1)
     # Croux & Rousseeuw (1992): the MAD of a small sample is biased low; n / (n - 0.8)
     # corrects it for n > 9 (the baselines judged have at least MIN_BASELINE_RUNS = 10)
-    sigma = MAD_TO_SIGMA * _median(spread, n) * n / np.maximum(n - 0.8, 0.2)
+    sigma = MAD_TO_SIGMA * sorted_median(spread, n) * n / np.maximum(n - 0.8, 0.2)
     lo_rank, hi_rank = _ci_ranks(window.shape[1])
     lo = _take(ordered, np.where(n > 0, lo_rank[n], 0))
     hi = _take(ordered, np.where(n > 0, hi_rank[n], 0))
@@ -116,7 +116,7 @@ def _take(ordered: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     return np.take_along_axis(ordered, ranks[:, None], axis=1)[:, 0]
 
 
-def _median(ordered: np.ndarray, n: np.ndarray) -> np.ndarray:
+def sorted_median(ordered: np.ndarray, n: np.ndarray) -> np.ndarray:
     """The median of the first n (finite, sorted) entries of each row; NaN where n = 0."""
     lo = _take(ordered, np.maximum(n - 1, 0) // 2)
     hi = _take(ordered, n // 2)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.history.baseline import MAD_TO_SIGMA
+from bench.history.baseline import MAD_TO_SIGMA, sorted_median
 from bench.history.segmentation import segment_many
 from bench.history.verdicts import METRICS
 
@@ -29,6 +29,7 @@ MIN_POINTS = 10  # fewer eligible runs than this: no segmentation worth the name
 MIN_SEGMENT = 3  # runs: one or two odd nights are the gate's business (warn, regression)
 MIN_SHIFT = 0.02  # below 2% a level change is within the 1-2% a fleet's DVFS moves by day
 MIN_SIGMA = 1e-3  # a series quieter than 0.1% is treated as 0.1% noisy (no zero penalty)
+NAMED = ("testbed", "case_key", "case_label", "run_id", "started_at")  # a point's cells
 RECENT_DAYS = 14  # without --since: change points whose first bad run is this recent
 
 
@@ -59,17 +60,28 @@ class ChangePoint:
         return out
 
 
-def noise(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def noise(values: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per row: the value over its series' median, and its series' relative noise (1.4826 x
-    MAD of night-to-night differences / sqrt 2: a step moves one difference, not the MAD)."""
-    import pandas as pd
+    MAD of night-to-night differences / sqrt 2: a step moves one difference, not the MAD).
+    Series i is values[edges[i]:edges[i + 1]]."""
+    rel = values / _series_medians(values, edges)
+    diffs = np.r_[np.nan, np.diff(rel)]
+    diffs[edges[:-1]] = np.nan  # no difference across series
+    centred = np.abs(diffs - _series_medians(diffs, edges))
+    return rel, MAD_TO_SIGMA * _series_medians(centred, edges) / np.sqrt(2)
 
-    rel = values / pd.Series(values).groupby(codes).transform("median").to_numpy()
-    diffs = pd.Series(np.r_[np.nan, np.diff(rel)])
-    diffs[np.r_[True, codes[1:] != codes[:-1]]] = np.nan  # no difference across series
-    centred = (diffs - diffs.groupby(codes).transform("median")).abs()
-    mad = centred.groupby(codes).transform("median").to_numpy()
-    return rel, MAD_TO_SIGMA * mad / np.sqrt(2)
+
+def _series_medians(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Per row: the median of its series' finite values, all series at once: padded with NaN
+    into one (series x longest) matrix and sorted along its rows."""
+    lengths = np.diff(edges)
+    if not len(x):
+        return np.zeros(0)
+    matrix = np.full((len(lengths), lengths.max()), np.nan)
+    column = np.arange(len(x)) - np.repeat(edges[:-1], lengths)
+    matrix[np.repeat(np.arange(len(lengths)), lengths), column] = x
+    ordered = np.sort(matrix, axis=1)  # NaN last
+    return np.repeat(sorted_median(ordered, np.isfinite(ordered).sum(axis=1)), lengths)
 
 
 def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
@@ -81,7 +93,7 @@ def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
         when = pd.Timestamp(since)
         when = when.tz_convert("UTC").tz_localize(None) if when.tz is not None else when
         since = when.to_datetime64()
-    out: list[ChangePoint] = []
+    points: list[tuple] = []  # (metric, rows, shift, levels, sigma, runs after) of each point
     chosen = judged["series"].isin(series).to_numpy()
     all_times = judged["started_at"].to_numpy(dtype="datetime64[ns]")
     all_codes = judged["series"].to_numpy()
@@ -92,8 +104,8 @@ def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
         picked = picked[np.lexsort((all_times[picked], all_codes[picked]))]
         codes, times = all_codes[picked], all_times[picked]
         values = judged[f"{metric.name}.value"].to_numpy(dtype=float)[picked]
-        rel, sigma = noise(values, codes)
         edges = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
+        rel, sigma = noise(values, edges)
         cutoffs = _cutoffs(times, edges, since)
         recent = times >= np.repeat(cutoffs, np.diff(edges))
         worth = np.flatnonzero(_screen(rel, sigma, edges, recent))
@@ -104,8 +116,8 @@ def find(judged: Any, series: Any, since: Any = None) -> list[ChangePoint]:
                 scale = values[lo] / rel[lo]
                 levels = (levels[0] * scale, levels[1] * scale, levels[2])
                 rows = (int(picked[lo + k]), int(picked[lo + k - 1]))
-                out.append(_point(judged, metric.name, rows, shift, levels, sigma[lo], hi - lo - k))
-    return out
+                points.append((metric.name, rows, shift, levels, sigma[lo], hi - lo - k))
+    return _points(judged, points)
 
 
 def _segment(rel: np.ndarray, sigma: np.ndarray, edges: np.ndarray, worth: np.ndarray) -> list:
@@ -172,39 +184,32 @@ def _median(x: np.ndarray) -> float:
     return float((s[(n - 1) // 2] + s[n // 2]) / 2)
 
 
-def _point(
-    judged: Any,
-    metric: str,
-    rows: tuple[int, int],
-    shift: float,
-    levels: tuple,
-    sigma: float,
-    after: int,
-) -> ChangePoint:
-    """The change point whose first bad run is at position rows[0] of the judged frame and
-    whose last good run is at rows[1]."""
-    bad, good = _cells(judged, rows[0]), _cells(judged, rows[1])
-    return ChangePoint(
-        testbed=str(bad["testbed"]),
-        case_key=str(bad["case_key"]),
-        case_label=str(bad["case_label"]),
-        metric=metric,
-        first_bad_run=str(bad["run_id"]),
-        first_bad_at=bad["started_at"].isoformat(),
-        last_good_run=str(good["run_id"]),
-        last_good_at=good["started_at"].isoformat(),
-        shift=float(shift),
-        before=float(levels[0]),
-        after=float(levels[1]),
-        runs_after=int(after),
-        window_shift=float(levels[2]),
-        sigma=float(sigma),
-        rows=(int(judged.index[rows[0]]), int(judged.index[rows[1]])),
-    )
-
-
-def _cells(judged: Any, row: int) -> dict[str, Any]:
-    """The named cells of one row (a whole row of the wide judged frame is slow to take)."""
-    return {
-        c: judged[c].iat[row] for c in ("testbed", "case_key", "case_label", "run_id", "started_at")
-    }
+def _points(judged: Any, found: list[tuple]) -> list[ChangePoint]:
+    """The change points found, each named by its first bad row (rows[0] of the judged
+    frame) and last good row (rows[1]); their cells taken a column at a time."""
+    at = [r for _, rows, *_ in found for r in rows]
+    cells = {c: judged[c].take(at).tolist() for c in NAMED}
+    times = [t.isoformat() for t in cells["started_at"]]
+    out = []
+    for i, (metric, rows, shift, levels, sigma, after) in enumerate(found):
+        bad, good = 2 * i, 2 * i + 1
+        out.append(
+            ChangePoint(
+                testbed=str(cells["testbed"][bad]),
+                case_key=str(cells["case_key"][bad]),
+                case_label=str(cells["case_label"][bad]),
+                metric=metric,
+                first_bad_run=str(cells["run_id"][bad]),
+                first_bad_at=times[bad],
+                last_good_run=str(cells["run_id"][good]),
+                last_good_at=times[good],
+                shift=float(shift),
+                before=float(levels[0]),
+                after=float(levels[1]),
+                runs_after=int(after),
+                window_shift=float(levels[2]),
+                sigma=float(sigma),
+                rows=(int(judged.index[rows[0]]), int(judged.index[rows[1]])),
+            )
+        )
+    return out
