@@ -190,6 +190,17 @@ def test_since_prunes_whole_months_unread(tmp_path: Path, nights: list[Path]) ->
     assert set(cases["run_id"]) == {"n2", "n3"} and said == []
 
 
+def test_files_read_in_batches_give_the_same_rows(
+    tmp_path: Path, nights: list[Path], monkeypatch
+) -> None:
+    history = tmp_path / "h"
+    for run in nights:  # schema 1.x and 2.x files: batches of either join by column name
+        add_run_dir(history, run)
+    whole = sorted_cases(history)
+    monkeypatch.setattr("bench.history.query.BATCH", 1)
+    pd.testing.assert_frame_equal(sorted_cases(history), whole)
+
+
 def test_compact_keeps_the_answer_and_each_row_once(tmp_path: Path, nights: list[Path]) -> None:
     history = tmp_path / "h"
     for run in nights:

@@ -36,6 +36,7 @@ __all__ = [
 
 Warn = Callable[[str], None]
 RETRIES = 3  # a file compact deleted between listing and reading: list again
+BATCH = 500  # files per DuckDB query (_query)
 
 
 def _stderr(message: str) -> None:
@@ -97,6 +98,23 @@ Files = dict[Path, str]  # a file -> its schema fingerprint, "" to read from its
 
 
 def _query(files: Files, where: str, params: dict[str, Any]) -> Any:
+    """The rows of the files matching `where`, as an arrow table. DuckDB hands back one arrow
+    chunk per small file, each with buffers of its own (a few KB each); so many files are read
+    BATCH at a time, each batch's chunks combined at once, and a month of run files does not
+    hold several times its size in memory."""
+    import pyarrow as pa
+
+    paths = list(files)
+    if len(paths) <= BATCH:
+        return _scan(files, where, params)
+    parts = [
+        _scan({p: files[p] for p in paths[i : i + BATCH]}, where, params).combine_chunks()
+        for i in range(0, len(paths), BATCH)
+    ]
+    return pa.concat_tables(parts, promote_options="permissive")
+
+
+def _scan(files: Files, where: str, params: dict[str, Any]) -> Any:
     """One DuckDB query over the files, as an arrow table. Files whose markers record one
     schema are one scan; scans of different schemas (and files of unknown schema, matched
     column by column) are joined by column name."""
