@@ -58,8 +58,8 @@ def quiet(testbeds: int, cases: int, nights: int, seed: int) -> None:
     points = changepoints.find(judged, latest["series"].unique())
     took = time.perf_counter() - started
     print(
-        f"change points on the last night (quiet fleet, {2 * series} series-metrics, "
-        f"): {len(points)} reported in {took:.1f} s"
+        f"change points on the last night (quiet fleet, {2 * series} series-metrics): "
+        f"{len(points)} reported in {took:.1f} s"
     )
 
 
