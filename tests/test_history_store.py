@@ -201,6 +201,20 @@ def test_files_read_in_batches_give_the_same_rows(
     pd.testing.assert_frame_equal(sorted_cases(history), whole)
 
 
+def test_reads_that_typed_a_column_apart_join_as_the_store_types_it() -> None:
+    import pyarrow as pa
+
+    from bench.history.query import concat, typed
+
+    older = pa.table({"run_id": ["a"], "method_version": ["3"]})  # typed as text by one read
+    newer = pa.table({"run_id": ["b"], "method_version": [4], "throttled": [True]})
+    both = typed(concat([older, newer], "cases"), "cases")
+    assert (
+        both["method_version"].tolist() == [3, 4] and str(both["method_version"].dtype) == "Int64"
+    )
+    assert pd.isna(both["throttled"].iat[0]) and bool(both["throttled"].iat[1])
+
+
 def test_compact_keeps_the_answer_and_each_row_once(tmp_path: Path, nights: list[Path]) -> None:
     history = tmp_path / "h"
     for run in nights:

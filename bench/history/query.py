@@ -26,6 +26,7 @@ from bench.history.schema import arrow_schema, pandas_dtypes
 __all__ = [
     "case_table",
     "check_history",
+    "concat",
     "load_cases",
     "load_environment",
     "load_run_rows",
@@ -112,6 +113,23 @@ def _query(files: Files, where: str, params: dict[str, Any]) -> Any:
         for i in range(0, len(paths), BATCH)
     ]
     return pa.concat_tables(parts, promote_options="permissive")
+
+
+def concat(parts: Sequence[Any], table: str) -> Any:
+    """Arrow reads of one table as one: each column cast to the store's type first (two
+    queries may have typed a column apart), a column one read lacks null in its rows."""
+    import pyarrow as pa
+
+    schema = arrow_schema(table)
+
+    def conformed(part: Any) -> Any:
+        fields = [
+            schema.field(n) if n in schema.names else part.schema.field(n)
+            for n in part.column_names
+        ]
+        return part.cast(pa.schema(fields))
+
+    return pa.concat_tables([conformed(p) for p in parts], promote_options="permissive")
 
 
 def _scan(files: Files, where: str, params: dict[str, Any]) -> Any:

@@ -42,9 +42,7 @@ def read_window(
     """The window of a check of `testbeds` (None: all), reading the case rows of `scope`
     (the testbeds and their peers; None: all). Testbeds that stopped running are named in
     one warning."""
-    import pyarrow as pa
-
-    from bench.history.query import case_table
+    from bench.history.query import case_table, concat
 
     opts: dict[str, Any] = {"testbeds": scope, "warn": warn}
     if since is not None:
@@ -57,7 +55,7 @@ def read_window(
     if older is None or older < start:
         rest = case_table(history, since=older, until=start, **opts)
         if rest is not None:
-            newest = pa.concat_tables([rest, newest], promote_options="permissive")
+            newest = concat([rest, newest], "cases")
     return _cut(newest, testbeds, None, warn)
 
 
