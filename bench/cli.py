@@ -8,6 +8,7 @@ every finished case on disk.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,6 +23,7 @@ from bench.execution.ranks import RankFailure  # stdlib-only at import: --help s
 EXIT_USAGE = 2
 EXIT_RANK_FAILURE = 3  # a rank died or hung (bench.execution.ranks.RankFailure)
 EXIT_NAGIOS_UNKNOWN = 3  # `history check --nagios`: bad input is UNKNOWN to a monitor
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a writer killed by SIGPIPE (128 + 13)
 DEFAULT_OUT = Path("results/runs")
 DEFAULT_BASELINES = Path("results/baselines")  # bench.results.blessed.ceiling's default too
 
@@ -612,9 +614,16 @@ def entry() -> int:
     """The process' entry point (the `flopwatt` script, `python -m bench`): main, then the
     objects it made are frozen out of the garbage collector, whose last pass at exit would
     otherwise trace them all (a tenth of a second once pandas is loaded) just to free them.
-    Only here: a process that calls main() again (a test) keeps its collector whole."""
+    Only here: a process that calls main() again (a test) keeps its collector whole. Output
+    piped into a reader that stops early (`| head`) ends quietly, as a shell tool does."""
     import gc
 
-    code = main()
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `flopwatt list | head`: the reader left, nothing is wrong
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit must not fail again
+        return EXIT_BROKEN_PIPE
     gc.freeze()
     return code

@@ -34,6 +34,22 @@ def only_run(parent: Path) -> Path:
     return run
 
 
+def test_a_reader_that_stops_early_ends_it_quietly():
+    read, write = os.pipe()
+    os.close(read)  # `flopwatt list | head -0`: nobody reads what it prints
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "list"],
+        stdout=write,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    os.close(write)
+    assert done.returncode == 141 and done.stderr == ""
+
+
 def test_run_end_to_end_on_tiny_shapes(tmp_path, capsys):
     code = main(
         [
