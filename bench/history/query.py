@@ -253,14 +253,23 @@ def _check_testbeds(history: Path, testbeds: Sequence[str], found: Any) -> None:
         raise UsageError(f"unknown testbed {unknown[0]!r} in {history}; known: {few or 'none'}")
 
 
+def _rows(
+    table: str, history: Path, window: tuple[Any, Any], testbeds: Any, warn: Warn | None
+) -> Any:
+    """The arrow rows of a table started in the window [since, until) and of `testbeds`
+    (None: all); None when no file was read."""
+    since, until = (_utc(t) for t in window)
+    where, params = _filters(since, until, testbeds)
+    opts = {"since": since, "until": until, "warn": warn or _stderr}
+    return _read_arrow(Path(history), table, where, params, **opts)
+
+
 def _load(
     table: str, history: Path, window: tuple[Any, Any], testbeds: Any, warn: Warn | None
 ) -> Any:
     check_history(Path(history))
-    since, until = (_utc(t) for t in window)
-    warn = warn or _stderr
-    where, params = _filters(since, until, testbeds)
-    frame = _read(Path(history), table, where, params, since=since, until=until, warn=warn)
+    data = _rows(table, history, window, testbeds, warn)
+    frame = _empty(table) if data is None else typed(data, table)
     if testbeds is not None:
         _check_testbeds(Path(history), testbeds, frame["testbed"].unique())
     return frame
@@ -313,10 +322,7 @@ def case_table(
     """load_cases' rows as an arrow table, for a reader that combines and filters several
     reads before converting them once (typed(table, "cases")); None when no file was read.
     The testbeds are not checked against the registry: the caller has done that."""
-    since, until = _utc(since), _utc(until)
-    where, params = _filters(since, until, testbeds)
-    opts = {"since": since, "until": until, "warn": warn or _stderr}
-    return _read_arrow(Path(history), "cases", where, params, **opts)
+    return _rows("cases", history, (since, until), testbeds, warn)
 
 
 def runs_in(cases: Any) -> Any:

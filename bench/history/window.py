@@ -42,7 +42,9 @@ def read_window(
     """The window of a check of `testbeds` (None: all), reading the case rows of `scope`
     (the testbeds and their peers; None: all). Testbeds that stopped running are named in
     one warning."""
-    from bench.history.query import case_table, concat
+    import pandas as pd
+
+    from bench.history.query import case_table, concat, runs_in
 
     opts: dict[str, Any] = {"testbeds": scope, "warn": warn}
     if since is not None:
@@ -51,12 +53,14 @@ def read_window(
     newest, start = _newest_month(history, opts)
     if newest is None:
         return _cut(None, testbeds, None, warn)
-    older = _older_start(_runs(newest, testbeds), start)
+    runs = runs_in(newest)
+    older = _older_start(_of(runs, testbeds), start)
     if older is None or older < start:
         rest = case_table(history, since=older, until=start, **opts)
         if rest is not None:
             newest = concat([rest, newest], "cases")
-    return _cut(newest, testbeds, None, warn)
+            runs = pd.concat([runs_in(rest), runs], ignore_index=True)
+    return _cut(newest, testbeds, None, warn, runs)
 
 
 def _newest_month(history: Path, opts: dict[str, Any]) -> tuple[Any, datetime | None]:
@@ -93,19 +97,8 @@ def _older_start(runs: Any, start: datetime) -> datetime | None:
     return _latest(runs, newest)["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
 
 
-def _started(table: Any) -> Any:
-    """The started_at column of an arrow table of case rows, as the store's type."""
-    from bench.history.schema import arrow_schema
-
-    return table["started_at"].cast(arrow_schema("cases").field("started_at").type)
-
-
-def _runs(table: Any, testbeds: Sequence[str] | None) -> Any:
-    """One row per run of `testbeds` (None: all) in an arrow table of case rows, as a
-    DataFrame: run_id, testbed, started_at (UTC), oldest first."""
-    from bench.history.query import runs_in
-
-    runs = runs_in(table)
+def _of(runs: Any, testbeds: Sequence[str] | None) -> Any:
+    """The runs of `testbeds` (None: all)."""
     return runs[runs["testbed"].isin(testbeds)] if testbeds else runs
 
 
@@ -132,22 +125,30 @@ def _judged_runs(runs: Any, since: datetime | None, warn: Warn) -> Any:
     return judged
 
 
-def _cut(table: Any, testbeds: Sequence[str] | None, since: datetime | None, warn: Warn) -> Window:
-    """The window of the case rows read: the judged runs, and the rows from LOOKBACK_DAYS
-    before the first of them on, as one DataFrame."""
+def _cut(
+    table: Any,
+    testbeds: Sequence[str] | None,
+    since: datetime | None,
+    warn: Warn,
+    runs: Any = None,
+) -> Window:
+    """The window of the case rows read (an arrow table; `runs`, its runs where the caller
+    has them): the judged runs, and the rows from LOOKBACK_DAYS before the first of them on,
+    as one DataFrame."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from bench.history.query import typed
+    from bench.history.query import runs_in, typed
     from bench.history.schema import arrow_schema
 
     if table is None:
         table = arrow_schema("cases").empty_table()
-    runs = _runs(table, None)
-    judged = _judged_runs(runs[runs["testbed"].isin(testbeds)] if testbeds else runs, since, warn)
+    runs = runs_in(table) if runs is None else runs
+    judged = _judged_runs(_of(runs, testbeds), since, warn)
     if not judged.empty:
         first = judged["started_at"].min() - timedelta(days=LOOKBACK_DAYS)
         if runs["started_at"].min() < first:  # often the rows read are all in the window
-            start = pa.scalar(first.to_pydatetime(), type=_started(table).type)
-            table = table.filter(pc.greater_equal(_started(table), start))
+            started = table["started_at"].cast(arrow_schema("cases").field("started_at").type)
+            start = pa.scalar(first.to_pydatetime(), type=started.type)
+            table = table.filter(pc.greater_equal(started, start))
     return Window(typed(table, "cases"), judged.reset_index(drop=True))
