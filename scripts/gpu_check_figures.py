@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.commands.plausibility import MATMUL_DTYPES, bf16_floors, supported_dtypes
 from bench.devices.base import GpuIdentity
-from bench.peaks.lookup import PeakRow
+from bench.peaks.table import PeakRow
 from bench.results.render import si
 
 PASS, FAIL, INFO, MISSING = "PASS", "FAIL", "INFO", "MISSING"

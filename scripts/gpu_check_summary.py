@@ -32,7 +32,7 @@ from gpu_check_figures import (
     timer_figure,
 )
 
-from bench.peaks.lookup import AmbiguousPeakError, PeakRow, find_row
+from bench.peaks.table import AmbiguousPeakError, PeakRow, find_row
 
 FILE_NAME = "gpu-check.json"
 SCHEMA = 1

@@ -3,7 +3,8 @@
 import pytest
 
 from bench.devices.base import GpuIdentity
-from bench.peaks.lookup import find_row, gpu_peak, link_peak, row_for
+from bench.peaks.lookup import gpu_peak, link_peak
+from bench.peaks.table import find_row, row_for
 
 
 def mi300x(name="AMD Instinct MI300X", cus=304, arch="gfx942:sramecc+:xnack-"):

@@ -13,7 +13,8 @@ import torch
 import bench
 from bench.api.inputs import device_spec, math_mode_of
 from bench.devices.cpu import CpuBackend
-from bench.peaks.lookup import MATH_MODES, resolve_peak
+from bench.peaks.lookup import resolve_peak
+from bench.peaks.table import MATH_MODES
 from bench.power.estimate import EstimatePowerSource
 from bench.results.record import PART_OF, VERSION_FIELDS
 

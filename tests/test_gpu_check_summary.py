@@ -12,7 +12,7 @@ from test_ceiling import make_ceiling, stats
 
 from bench.cli import main as flopwatt
 from bench.commands.plausibility import supported_dtypes
-from bench.peaks.lookup import find_row
+from bench.peaks.table import find_row
 from bench.results.blessed.ceiling import save_ceiling
 from bench.results.ceiling_model import Bandwidth, MemoryCeiling
 

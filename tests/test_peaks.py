@@ -15,17 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.devices.base import CpuIdentity, GpuIdentity
-from bench.peaks.lookup import (
-    MATH_MODES,
-    AmbiguousPeakError,
-    Peak,
-    PeakRow,
-    find_row,
-    gpu_peak,
-    load_table,
-    parse_peak_override,
-    resolve_peak,
-)
+from bench.peaks.lookup import Peak, gpu_peak, parse_peak_override, resolve_peak
+from bench.peaks.table import MATH_MODES, AmbiguousPeakError, PeakRow, find_row, load_table
 
 TABLE = load_table()
 BY_SKU = {row.sku: row for row in TABLE}
@@ -330,7 +321,7 @@ def test_packaged_table_is_cached() -> None:
 
 def test_import_reads_nothing_and_imports_no_device_library() -> None:
     code = (
-        "import sys, bench.peaks.lookup as p; "
+        "import sys, bench.peaks.lookup, bench.peaks.table as p; "
         "assert p._packaged_table.cache_info().currsize == 0; "
         "assert 'torch' not in sys.modules and 'pynvml' not in sys.modules"
     )

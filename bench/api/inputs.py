@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.peaks.lookup import MATH_MODES
+from bench.peaks.table import MATH_MODES
 
 POWER_NAMES = ("auto", "none", "nvml", "amdsmi", "rapl")
 

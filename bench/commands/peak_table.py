@@ -7,7 +7,8 @@ from dataclasses import asdict
 
 from bench.devices.base import GpuIdentity
 from bench.errors import UsageError
-from bench.peaks.lookup import MATH_MODES, AmbiguousPeakError, find_row, load_table, resolve_peak
+from bench.peaks.lookup import resolve_peak
+from bench.peaks.table import MATH_MODES, AmbiguousPeakError, find_row, load_table
 from bench.results.render import rate_unit, si
 
 

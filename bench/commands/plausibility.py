@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.devices.base import GpuIdentity
 from bench.devices.capabilities import capabilities_of
-from bench.peaks.lookup import PeakRow, find_row
+from bench.peaks.table import PeakRow, find_row
 from bench.results.blessed.paths import sku_key
 from bench.results.record import Run, load_run
 from bench.results.render import percent

@@ -33,7 +33,7 @@ class PowerChoice:
 
 
 def _gpu_tdp(identity: GpuIdentity) -> tuple[float | None, str]:
-    from bench.peaks.lookup import row_for
+    from bench.peaks.table import row_for
 
     row, why = row_for(identity)
     if row is None:

@@ -12,7 +12,8 @@ from bench.devices.environment import capture_environment
 from bench.execution.context import CaseContext
 from bench.execution.runner import run_case
 from bench.measuring.timing import Policy, measure
-from bench.peaks.lookup import find_row, resolve_peak
+from bench.peaks.lookup import resolve_peak
+from bench.peaks.table import find_row
 from bench.power.null import NullPowerSource
 from kernels import matmul
 

@@ -9,7 +9,8 @@ from bench.devices import get_backend
 from bench.execution.context import CaseContext
 from bench.execution.runner import run_case
 from bench.measuring.timing import EnergyPolicy, Policy, measure_energy
-from bench.peaks.lookup import find_row, resolve_peak
+from bench.peaks.lookup import resolve_peak
+from bench.peaks.table import find_row
 from bench.power import open_power_source
 from bench.power.base import AMDSMI_COUNTER, NVML_COUNTER
 from bench.power.idle import measure_idle

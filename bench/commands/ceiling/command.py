@@ -74,7 +74,7 @@ def _identity_dict(identity: Any) -> dict[str, Any]:
 def new_ceiling(backend: Backend, environment: dict[str, Any], command: str) -> Ceiling:
     """An empty Ceiling for this device, keyed by its SKU."""
     from bench.commands.ceiling.measure import now_utc
-    from bench.peaks.lookup import AmbiguousPeakError, find_row
+    from bench.peaks.table import AmbiguousPeakError, find_row
     from bench.results.blessed.ceiling import software_of
     from bench.results.blessed.paths import sku_key
 

@@ -169,7 +169,7 @@ def _cache_size(backend: Backend) -> tuple[int | None, str]:
 
 def spec_bandwidth(backend: Backend) -> tuple[float | None, str]:
     """The datasheet memory bandwidth of this device, or (None, why there is none)."""
-    from bench.peaks.lookup import row_for
+    from bench.peaks.table import row_for
 
     identity = backend.facts().identity
     if not isinstance(identity, GpuIdentity):

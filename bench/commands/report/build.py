@@ -71,7 +71,7 @@ def measured_memory_bandwidth(meta: dict[str, Any]) -> tuple[float, str] | None:
 def spec_memory_bandwidth(meta: dict[str, Any]) -> tuple[float | None, str]:
     """The device's memory bandwidth from the peak table, or why there is none."""
     from bench.devices.base import GpuIdentity
-    from bench.peaks.lookup import row_for
+    from bench.peaks.table import row_for
     from bench.results.blessed.runs import identity_from_meta
 
     try:

@@ -60,7 +60,7 @@ def _vendor(meta: dict[str, Any]) -> str:
 def _sku(meta: dict[str, Any]) -> tuple[str, str]:
     """(peak-table SKU or device name, its folder key)."""
     from bench.devices.base import GpuIdentity
-    from bench.peaks.lookup import row_for
+    from bench.peaks.table import row_for
     from bench.results.blessed.paths import sku_key, slug
     from bench.results.blessed.runs import identity_from_meta
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from bench.devices.base import CpuIdentity, DeviceIdentity
-from bench.peaks.lookup import row_for
+from bench.peaks.table import row_for
 
 
 def slug(text: str) -> str:
